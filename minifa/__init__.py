@@ -1,0 +1,44 @@
+"""minifa: feedback alignment and its relatives in plain array code.
+
+Every forward and backward equation is a visible line of NumPy (or CuPy)
+code; see docs/feedback-alignment.md for the map from equation to function.
+"""
+
+from . import backend
+from .backend import get_backend
+from .data import DataLoader, load_mnist
+from .errors import BackendError, DataError, InputError, MinifaError
+from .init import streams
+from .layers import FALinear, Layer, Linear, Parameter, ReLU
+from .losses import SoftmaxCrossEntropy
+from .model import RULES, Sequential, mlp
+from .optim import SGD, Adam
+from .training import evaluate, train, train_step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adam",
+    "BackendError",
+    "DataError",
+    "DataLoader",
+    "FALinear",
+    "InputError",
+    "Layer",
+    "Linear",
+    "MinifaError",
+    "Parameter",
+    "RULES",
+    "ReLU",
+    "SGD",
+    "Sequential",
+    "SoftmaxCrossEntropy",
+    "backend",
+    "evaluate",
+    "get_backend",
+    "load_mnist",
+    "mlp",
+    "streams",
+    "train",
+    "train_step",
+]

@@ -1,0 +1,17 @@
+"""Errors a user can meet. Each message says what went wrong and what to do."""
+
+
+class MinifaError(Exception):
+    """Base class: the examples print these as one line and exit with status 2."""
+
+
+class BackendError(MinifaError, RuntimeError):
+    """Unknown backend, CuPy missing, no GPU, or arrays from two backends mixed."""
+
+
+class InputError(MinifaError, ValueError):
+    """Bad shapes, dtypes, non-finite values or labels out of range."""
+
+
+class DataError(MinifaError, OSError):
+    """Missing, corrupt or truncated data files, or a failed download."""

@@ -1,0 +1,59 @@
+"""Seeded initialisation: every draw happens on the host from a named
+``numpy.random.Generator``, is cast once to the model's dtype, and is copied to
+the device once.
+"""
+
+from collections import namedtuple
+
+import numpy
+
+from .backend import get_backend
+
+DTYPES = ("float32", "float64")
+
+Streams = namedtuple("Streams", "weights feedback shuffle noise")
+Streams.__doc__ = """Independent generators for one run, spawned from a single seed.
+
+Separate streams mean that, say, adding a feedback matrix does not shift the
+forward weights a seed produces.
+"""
+
+
+def streams(seed=0):
+    """``Streams(weights, feedback, shuffle, noise)`` spawned from ``seed``."""
+    children = numpy.random.SeedSequence(seed).spawn(len(Streams._fields))
+    return Streams(*(numpy.random.default_rng(s) for s in children))
+
+
+def as_rng(rng, default_seed):
+    """A Generator from a Generator, an int seed, or None (``default_seed``)."""
+    if isinstance(rng, numpy.random.Generator):
+        return rng
+    return numpy.random.default_rng(default_seed if rng is None else rng)
+
+
+def check_dtype(dtype):
+    """The numpy dtype for ``"float32"`` or ``"float64"``; anything else is an error."""
+    from .errors import InputError
+
+    name = numpy.dtype(dtype).name if dtype is not None else "float32"
+    if name not in DTYPES:
+        raise InputError(f"dtype {name!r} is not supported: use one of {', '.join(DTYPES)}")
+    return numpy.dtype(name)
+
+
+def glorot_uniform(rng, shape, dtype="float32", backend=None):
+    """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010).
+
+    For a 2-D ``shape`` the fans are its two sizes, whichever way round it is
+    stored, so ``W`` (in, out) and ``B`` (out, in) share one scale.
+    """
+    fan_in, fan_out = shape[0], shape[-1]
+    a = (6.0 / (fan_in + fan_out)) ** 0.5
+    host = rng.uniform(-a, a, size=shape).astype(check_dtype(dtype))
+    return get_backend(backend).asarray(host)
+
+
+def zeros(shape, dtype="float32", backend=None):
+    """Zeros on the backend's device."""
+    return get_backend(backend).xp.zeros(shape, dtype=check_dtype(dtype))

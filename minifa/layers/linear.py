@@ -1,0 +1,92 @@
+"""Dense layers: backpropagation and feedback alignment side by side."""
+
+from ..backend import get_backend
+from ..errors import InputError
+from ..init import as_rng, check_dtype, glorot_uniform, zeros
+from .base import Layer
+
+
+class Linear(Layer):
+    """Dense layer trained by backpropagation.
+
+        z = x @ W + b          (n, in) @ (in, out) + (out,) -> (n, out)
+        dW = x.T @ delta       (in, n) @ (n, out) -> (in, out)
+        db = sum_n delta       (n, out) -> (out,)
+        delta_in = delta @ W.T (n, out) @ (out, in) -> (n, in)
+
+    ``W`` is drawn Glorot-uniform from ``rng`` (a Generator or int seed), ``b``
+    starts at zero; both live on ``backend`` in ``dtype``.
+    """
+
+    param_names = ("W", "b")
+
+    def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        if self.n_in < 1 or self.n_out < 1:
+            raise InputError(f"Linear({n_in}, {n_out}): sizes must be positive integers")
+        self.backend = get_backend(backend)
+        self.dtype = check_dtype(dtype)
+        self.W = glorot_uniform(as_rng(rng, 0), (self.n_in, self.n_out), self.dtype, self.backend)
+        self.b = zeros((self.n_out,), self.dtype, self.backend)
+        self.xp = self.backend.xp
+        self.dW = self.xp.zeros_like(self.W)
+        self.db = self.xp.zeros_like(self.b)
+
+    def forward(self, x):
+        check_input(self, x)
+        self.x = x
+        z = x @ self.W  # (n, in) @ (in, out) -> (n, out)
+        z += self.b  # z = x @ W + b, without a second (n, out) array
+        return z
+
+    def grads(self, delta):
+        # dW = x.T @ delta, written over last step's dW: a new (in, out) array
+        # each step would cost more in page faults than the product itself.
+        self.xp.matmul(self.x.T, delta, out=self.dW)  # (in, n) @ (n, out) -> (in, out)
+        self.xp.sum(delta, axis=0, out=self.db)  # (n, out) -> (out,)
+
+    def bp_feedback(self, delta):
+        return delta @ self.W.T  # (n, out) @ (out, in) -> (n, in)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.n_in}, {self.n_out})"
+
+
+class FALinear(Linear):
+    """Dense layer trained by feedback alignment (Lillicrap et al. 2016,
+    "Random synaptic feedback weights support error backpropagation for deep
+    learning", Nat. Commun. 7:13276).
+
+    Forward and weight gradients are those of ``Linear``; only the error sent
+    down changes, through a fixed random matrix ``B`` in place of ``W.T``:
+
+        delta_in = delta @ B   (n, out) @ (out, in) -> (n, in)
+
+    ``B`` (out, in) is drawn Glorot-uniform from ``feedback_rng``, on the same
+    device and dtype as ``W``. It is never trained and is not a parameter.
+    """
+
+    def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",
+                 backend=None):
+        super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
+        fb = as_rng(feedback_rng, 1)
+        self.B = glorot_uniform(fb, (self.n_out, self.n_in), self.dtype, self.backend)
+
+    def feedback(self, delta):
+        return delta @ self.B  # (n, out) @ (out, in) -> (n, in); BP: delta @ W.T
+
+
+def check_input(layer, x):
+    """Shape, dtype and device of a layer's input; Python-side checks only (no sync)."""
+    if not layer.backend.owns(x):
+        layer.backend.check(x, f"input of {layer!r}")
+    if x.ndim != 2 or x.shape[1] != layer.n_in:
+        raise InputError(
+            f"{layer!r} expects input of shape (batch, {layer.n_in}), got {tuple(x.shape)}: "
+            "flatten images to rows and check the first layer's width"
+        )
+    if x.dtype != layer.dtype:
+        raise InputError(
+            f"{layer!r} holds {layer.dtype.name} weights but got {x.dtype.name} input: "
+            f"convert the data once with .astype('{layer.dtype.name}')"
+        )

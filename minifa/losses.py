@@ -1,0 +1,38 @@
+"""Losses: ``forward(z, y)`` returns a 0-d array, ``backward()`` the delta at z."""
+
+from .backend import get_array_module
+
+
+class SoftmaxCrossEntropy:
+    """Mean cross-entropy of softmax(z) against integer labels y.
+
+        L = mean_n( logsumexp(z_n) - z_n[y_n] )        (n, k), (n,) -> ()
+        e = softmax(z) - onehot(y);  delta = e / n      (n, k) -> (n, k)
+
+    The log-sum-exp subtracts each row's maximum first so exp never overflows.
+    The loss stays a 0-d array on the device: reading it is a sync.
+    """
+
+    def __init__(self):
+        self.rows = None
+
+    def forward(self, z, y):
+        xp = get_array_module(z, y)
+        n = z.shape[0]
+        if self.rows is None or self.rows.shape[0] != n or not isinstance(self.rows, type(z)):
+            self.rows = xp.arange(n)  # row indices for picking z_n[y_n]; kept between calls
+        z = z - z.max(axis=1, keepdims=True)  # shift for stability; L is unchanged
+        p = xp.exp(z)
+        s = p.sum(axis=1)  # (n,)
+        p /= s[:, None]  # softmax(z)
+        self.p, self.y = p, y
+        return (xp.log(s) - z[self.rows, y]).sum() * (1.0 / n)
+
+    def backward(self):
+        e = self.p.copy()
+        e[self.rows, self.y] -= 1  # e = softmax(z) - onehot(y)
+        e *= 1.0 / e.shape[0]  # mean over the batch
+        return e
+
+    def __repr__(self):
+        return "SoftmaxCrossEntropy()"

@@ -1,0 +1,150 @@
+"""Backends: selection, clear errors, and no hidden host/device mixing."""
+
+import sys
+import types
+
+import numpy
+import pytest
+
+import minifa
+from minifa import backend as B
+
+from strict_backend import SYNCS, StrictArray
+
+
+def test_numpy_is_the_default_and_env_selects(monkeypatch):
+    monkeypatch.delenv("MINIFA_BACKEND", raising=False)
+    assert B.get_backend().name == "numpy"
+    monkeypatch.setenv("MINIFA_BACKEND", "NumPy")
+    assert B.get_backend().name == "numpy"
+
+
+def test_unknown_backend_is_one_clear_error():
+    with pytest.raises(minifa.BackendError, match="unknown backend 'torch': choose one of"):
+        B.get_backend("torch")
+
+
+@pytest.fixture
+def fresh_cupy(monkeypatch):
+    monkeypatch.setattr(B, "_cache", {})
+    monkeypatch.setattr(B, "_by_type", {})
+
+
+def test_cupy_missing_says_what_to_install(monkeypatch, fresh_cupy):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` fail
+    with pytest.raises(minifa.BackendError, match="not installed.*pip install") as info:
+        B.get_backend("cupy")
+    assert "\n" not in str(info.value)
+
+
+def test_cupy_without_gpu_says_so(monkeypatch, fresh_cupy):
+    def no_device():
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_device))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    with pytest.raises(minifa.BackendError, match="no usable CUDA device.*--backend numpy"):
+        B.get_backend("cupy")
+
+
+def test_strict_arrays_refuse_numpy(strict):
+    a = strict.asarray(numpy.ones(3, dtype="float32"))
+    with pytest.raises(TypeError):
+        numpy.asarray(a)
+    with pytest.raises(TypeError):
+        a + numpy.ones(3)
+    with pytest.raises(TypeError):
+        numpy.ones(3) + a
+    with pytest.raises(TypeError):
+        a * numpy.float64(2.0)  # a NumPy scalar would upcast float32 math
+    with pytest.raises(minifa.BackendError, match="different backends"):
+        B.get_array_module(a, numpy.ones(3))
+
+
+def strict_setup(strict, seed=0):
+    rng = numpy.random.default_rng(seed)
+    x = rng.random((256, 12), dtype=numpy.float32)
+    y = rng.integers(0, 3, 256)
+    model = minifa.mlp([12, 8, 3], rule="fa", seed=seed, backend=strict)
+    loader = minifa.DataLoader(x, y, batch_size=32, seed=seed, backend=strict)
+    return model, loader, (strict.asarray(x[:64]), strict.asarray(y[:64]))
+
+
+def test_training_step_on_strict_backend_makes_no_host_round_trip(strict):
+    model, loader, _ = strict_setup(strict)
+    opt = minifa.Adam(model.parameters())
+    loss = minifa.SoftmaxCrossEntropy()
+    batches = list(loader)
+    SYNCS["count"] = 0
+    for x, y in batches:
+        value, hits = minifa.train_step(model, loss, opt, x, y)
+    assert SYNCS["count"] == 0
+    assert isinstance(value, StrictArray) and isinstance(hits, StrictArray)
+    for p in model.parameters():
+        assert isinstance(p.value, StrictArray) and isinstance(p.grad, StrictArray)
+    assert all(isinstance(a, StrictArray) for a in (opt.w, opt.g, opt.mu, opt.nu))
+    assert isinstance(model.layers[0].B, StrictArray)
+
+
+def test_strict_training_equals_numpy_training(strict):
+    numpy_backend = B.get_backend("numpy")
+    histories, weights = [], []
+    for backend in (strict, numpy_backend):
+        rng = numpy.random.default_rng(1)
+        x = rng.random((200, 12), dtype=numpy.float32)
+        y = rng.integers(0, 3, 200)
+        model = minifa.mlp([12, 8, 3], rule="fa", seed=1, backend=backend)
+        loader = minifa.DataLoader(x, y, batch_size=16, seed=2, backend=backend)
+        test = (backend.asarray(x[:50]), backend.asarray(y[:50]))
+        histories.append(minifa.train(model, minifa.Adam(model.parameters()), loader,
+                                      epochs=2, test=test).drop(columns="seconds"))
+        weights.append([backend.to_host(p.value) for p in model.parameters()])
+    assert histories[0].equals(histories[1])
+    for a, b in zip(*weights):
+        numpy.testing.assert_array_equal(a, b)
+
+
+def test_syncs_per_epoch_do_not_grow_with_batches(strict):
+    counts = []
+    for n in (128, 512):
+        rng = numpy.random.default_rng(0)
+        x, y = rng.random((n, 12), dtype=numpy.float32), rng.integers(0, 3, n)
+        model = minifa.mlp([12, 8, 3], rule="fa", seed=0, backend=strict)
+        loader = minifa.DataLoader(x, y, batch_size=16, backend=strict)
+        opt = minifa.Adam(model.parameters())
+        minifa.train(model, opt, loader, epochs=1)  # entry checks happen here
+        SYNCS["count"] = 0
+        minifa.train(model, opt, loader, epochs=3)
+        counts.append(SYNCS["count"])
+    assert counts[0] == counts[1]
+
+
+def test_numpy_input_to_device_model_is_an_error(strict):
+    model, _, _ = strict_setup(strict)
+    with pytest.raises(minifa.BackendError, match="asarray"):
+        model.forward(numpy.zeros((2, 12), dtype="float32"))
+
+
+cupy_gpu = pytest.mark.skipif(
+    not (lambda: __import__("importlib").util.find_spec("cupy") is not None)(),
+    reason="CuPy is not installed",
+)
+
+
+@cupy_gpu
+def test_numpy_cupy_parity():
+    try:
+        cp = B.get_backend("cupy")
+    except minifa.BackendError as exc:
+        pytest.skip(str(exc))
+    rng = numpy.random.default_rng(3)
+    x, y = rng.random((300, 20), dtype=numpy.float32), rng.integers(0, 4, 300)
+    results = []
+    for backend in (B.get_backend("numpy"), cp):
+        model = minifa.mlp([20, 16, 4], rule="fa", seed=3, dtype="float64", backend=backend)
+        loader = minifa.DataLoader(x.astype("float64"), y, batch_size=32, seed=4, backend=backend)
+        minifa.train(model, minifa.Adam(model.parameters()), loader, epochs=2)
+        results.append([backend.to_host(p.value) for p in model.parameters()])
+    for a, b in zip(*results):
+        numpy.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

