@@ -9,7 +9,34 @@ from .backend import get_backend
 from .data import DataLoader, load_mnist
 from .errors import BackendError, DataError, InputError, MinifaError
 from .init import streams
-from .layers import FALinear, Layer, Linear, Parameter, ReLU
+from .layers import (
+    BinaryLinear,
+    BRSFLinear,
+    Conv2d,
+    DFALinear,
+    DRTPLinear,
+    FAConv2d,
+    FALinear,
+    FARadial,
+    Flatten,
+    FRSFLinear,
+    HardSigmoid,
+    HardTanh,
+    KPLinear,
+    Layer,
+    Linear,
+    MaxPool2d,
+    OutputSignal,
+    Parameter,
+    Radial,
+    ReLU,
+    Reshape,
+    SignSTE,
+    StochasticSignSTE,
+    USFLinear,
+    WMLinear,
+    clamp_weights,
+)
 from .losses import SoftmaxCrossEntropy
 from .model import RULES, Sequential, mlp
 from .optim import SGD, Adam
@@ -19,6 +46,27 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Adam",
+    "BinaryLinear",
+    "Conv2d",
+    "FAConv2d",
+    "Flatten",
+    "HardSigmoid",
+    "HardTanh",
+    "MaxPool2d",
+    "Reshape",
+    "SignSTE",
+    "StochasticSignSTE",
+    "clamp_weights",
+    "BRSFLinear",
+    "DFALinear",
+    "DRTPLinear",
+    "FARadial",
+    "FRSFLinear",
+    "KPLinear",
+    "OutputSignal",
+    "Radial",
+    "USFLinear",
+    "WMLinear",
     "BackendError",
     "DataError",
     "DataLoader",

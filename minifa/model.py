@@ -3,7 +3,19 @@
 from .backend import get_backend
 from .errors import InputError
 from .init import check_dtype, streams
-from .layers import FALinear, Linear, ReLU
+from .layers import (
+    BRSFLinear,
+    DFALinear,
+    DRTPLinear,
+    FALinear,
+    FRSFLinear,
+    KPLinear,
+    Linear,
+    OutputSignal,
+    ReLU,
+    USFLinear,
+    WMLinear,
+)
 
 
 class Sequential:
@@ -11,12 +23,17 @@ class Sequential:
 
     The first layer only computes its gradients: no layer below it needs a
     delta, and under FA that product would cost as much as its forward pass.
+
+    Layers with direct feedback (DFA, DRTP) share an ``OutputSignal``:
+    ``backward`` first fills it with the output error and the targets ``y``.
     """
 
     def __init__(self, *layers):
         if not layers:
             raise InputError("Sequential needs at least one layer")
         self.layers = list(layers)
+        signals = [layer.signal for layer in self.layers if hasattr(layer, "signal")]
+        self.signals = list({id(s): s for s in signals}.values())
 
     def forward(self, x):
         for layer in self.layers:
@@ -25,7 +42,9 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, delta):
+    def backward(self, delta, y=None):
+        for signal in self.signals:
+            signal.set(delta, y)  # e and y for layers that hear from the output directly
         for layer in reversed(self.layers[1:]):
             delta = layer.backward(delta)
         self.layers[0].grads(delta)
@@ -54,16 +73,46 @@ class Sequential:
         return f"Sequential(\n  {inner}\n)"
 
 
-RULES = {"bp": Linear, "fa": FALinear}
+def _rule_layers(rule, n_classes, rngs, **common):
+    """A factory ``make(n_in, n_out)`` for the dense layers of ``rule``."""
+    feedback = dict(common, feedback_rng=rngs.feedback)
+    noise = dict(common, noise_rng=rngs.noise)
+    signal = OutputSignal()
+    return {
+        "bp": lambda i, o: Linear(i, o, **common),
+        "fa": lambda i, o: FALinear(i, o, **feedback),
+        "dfa": lambda i, o: DFALinear(i, o, n_classes, signal, **feedback),
+        "drtp": lambda i, o: DRTPLinear(i, o, n_classes, signal, **feedback),
+        "usf": lambda i, o: USFLinear(i, o, **common),
+        "frsf": lambda i, o: FRSFLinear(i, o, **feedback),
+        "brsf": lambda i, o: BRSFLinear(i, o, **noise),
+        "kp": lambda i, o: KPLinear(i, o, **feedback),
+        "wm": lambda i, o: WMLinear(i, o, **feedback, noise_rng=rngs.noise),
+    }[rule]
+
+
+RULES = {
+    "bp": "backpropagation: delta @ W.T",
+    "fa": "feedback alignment (Lillicrap et al. 2016): delta @ B, B fixed random",
+    "dfa": "direct feedback alignment (Nokland 2016): e @ B_l from the output error",
+    "usf": "uniform sign-concordant feedback (Liao et al. 2016): sign(W).T * std(W)",
+    "brsf": "batchwise random-magnitude sign-concordant feedback: |R_t| * sign(W).T",
+    "frsf": "fixed random-magnitude sign-concordant feedback: |R| * sign(W).T",
+    "kp": "Kolen-Pollack (Akrout et al. 2019): B trained with W's update transposed",
+    "wm": "weight mirror (Akrout et al. 2019): B learns W.T from noise",
+    "drtp": "direct random target projection (Frenkel et al. 2021): y* @ B_l",
+}
 ACTIVATIONS = {"relu": ReLU}
 
 
 def mlp(sizes, rule="fa", activation="relu", seed=0, dtype="float32", backend=None):
     """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` whose every dense
-    layer follows ``rule``, with ``activation`` between them (none after the last).
+    layer follows ``rule`` (a key of ``RULES``), with ``activation`` between
+    them (none after the last).
 
     Weights come from the seed's ``weights`` stream, feedback matrices from its
-    ``feedback`` stream.
+    ``feedback`` stream and per-step noise from its ``noise`` stream, so every
+    rule starts from the same forward weights for the same seed.
     """
     if rule not in RULES:
         raise InputError(f"unknown rule {rule!r}: choose one of {', '.join(RULES)}")
@@ -75,12 +124,11 @@ def mlp(sizes, rule="fa", activation="relu", seed=0, dtype="float32", backend=No
     if len(sizes) < 2 or min(sizes) < 1:
         raise InputError(f"mlp sizes must be at least two positive widths, got {sizes}")
     rngs = streams(seed)
-    kwargs = dict(dtype=check_dtype(dtype), backend=get_backend(backend), rng=rngs.weights)
-    if RULES[rule] is not Linear:
-        kwargs["feedback_rng"] = rngs.feedback
+    make = _rule_layers(rule, sizes[-1], rngs, rng=rngs.weights, dtype=check_dtype(dtype),
+                        backend=get_backend(backend))
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        layers.append(RULES[rule](n_in, n_out, **kwargs))
+        layers.append(make(n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
     return Sequential(*layers)

@@ -21,7 +21,7 @@ class Optimizer:
     works (``gather`` copies it in).
     """
 
-    def __init__(self, params, lr):
+    def __init__(self, params, lr, weight_decay=0.0):
         params = list(params)
         if not params:
             raise ValueError("the optimizer got no parameters: pass model.parameters()")
@@ -33,6 +33,7 @@ class Optimizer:
                              "build every layer with the same dtype")
         self.xp = xp = get_array_module(*(p.value for p in params))
         self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
         self.t = 0
         self.params = params
         n = sum(p.value.size for p in params)
@@ -61,15 +62,21 @@ class Optimizer:
                 g[...] = p.grad
                 p.grad = g
 
+    def decay(self):
+        """Decoupled weight decay (Loshchilov & Hutter 2019): W <- (1 - lr * lambda) W."""
+        if self.weight_decay:
+            self.w *= 1.0 - self.lr * self.weight_decay
+
     def step(self):
         raise NotImplementedError
 
 
 class SGD(Optimizer):
-    """W <- W - lr * dW; with momentum, u <- mu * u + dW; W <- W - lr * u."""
+    """W <- W - lr * dW; with momentum, u <- mu * u + dW; W <- W - lr * u.
+    With ``weight_decay`` lambda, W is first scaled by (1 - lr * lambda)."""
 
-    def __init__(self, params, lr=0.01, momentum=0.0):
-        super().__init__(params, lr)
+    def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0):
+        super().__init__(params, lr, weight_decay)
         self.momentum = float(momentum)
         self.u = self.xp.zeros_like(self.w)
         self.s = self.xp.empty_like(self.w)
@@ -78,6 +85,7 @@ class SGD(Optimizer):
         self.gather()
         self.t += 1
         w, g, u, s = self.w, self.g, self.u, self.s
+        self.decay()
         if self.momentum:
             u *= self.momentum
             u += g  # u = mu u + dW
@@ -99,15 +107,17 @@ class Adam(Optimizer):
         k_t = lr (1 - b1) r / c1,                 eps_t = eps r
 
     which is the same number as the plain form in ten passes instead of
-    twelve. ``m`` and ``v`` give the plain moments back.
+    twelve. ``m`` and ``v`` give the plain moments back. ``weight_decay``
+    lambda is decoupled, as in AdamW: W <- (1 - lr * lambda) W before the step.
 
     Moments of units that stopped receiving gradient (dead ReLUs) decay
     geometrically into subnormal floats, which run 10-100x slower on CPUs;
     every ``flush_every`` steps they are set to exact zero, where they stay.
     """
 
-    def __init__(self, params, lr=3e-4, betas=(0.9, 0.999), eps=1e-8, flush_every=100):
-        super().__init__(params, lr)
+    def __init__(self, params, lr=3e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 flush_every=100):
+        super().__init__(params, lr, weight_decay)
         self.b1, self.b2 = float(betas[0]), float(betas[1])
         self.eps = float(eps)
         self.flush_every = int(flush_every)
@@ -131,6 +141,7 @@ class Adam(Optimizer):
         c1, c2 = 1.0 - b1**self.t, 1.0 - b2**self.t
         r = math.sqrt(c2 / (1.0 - b2))
         k_t, eps_t = self.lr * (1.0 - b1) * r / c1, self.eps * r
+        self.decay()
         # Every pass writes into an existing array: a fresh 400 kB temporary
         # costs page faults that double the step's time.
         mu *= b1

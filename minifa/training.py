@@ -19,7 +19,7 @@ def train_step(model, loss, optimizer, x, y):
     """One minibatch: forward, loss, backward, update. Returns (loss, correct) as arrays."""
     z = model.forward(x)  # (n, k)
     value = loss.forward(z, y)  # ()
-    model.backward(loss.backward())  # the rule decides what each layer receives
+    model.backward(loss.backward(), y)  # the rule decides what each layer receives
     optimizer.step()
     return value, (z.argmax(axis=1) == y).sum()
 

@@ -1,7 +1,48 @@
-"""Layers: each has ``forward(x)`` and ``backward(delta)``."""
+"""Layers: each has ``forward(x)`` and ``backward(delta)``; a learning rule is
+the ``feedback`` a layer sends down."""
 
 from .activations import ReLU
 from .base import Layer, Parameter
+from .binary import (
+    BinaryLinear,
+    HardSigmoid,
+    HardTanh,
+    SignSTE,
+    StochasticSignSTE,
+    clamp_weights,
+)
+from .conv import Conv2d, FAConv2d, Flatten, MaxPool2d, Reshape
+from .direct import DFALinear, DRTPLinear, OutputSignal
+from .learned_feedback import KPLinear, WMLinear
 from .linear import FALinear, Linear
+from .radial import FARadial, Radial
+from .sign_symmetry import BRSFLinear, FRSFLinear, USFLinear
 
-__all__ = ["FALinear", "Layer", "Linear", "Parameter", "ReLU"]
+__all__ = [
+    "BRSFLinear",
+    "BinaryLinear",
+    "Conv2d",
+    "FAConv2d",
+    "Flatten",
+    "HardSigmoid",
+    "HardTanh",
+    "MaxPool2d",
+    "Reshape",
+    "SignSTE",
+    "StochasticSignSTE",
+    "clamp_weights",
+    "DFALinear",
+    "DRTPLinear",
+    "FALinear",
+    "FARadial",
+    "FRSFLinear",
+    "KPLinear",
+    "Layer",
+    "Linear",
+    "OutputSignal",
+    "Parameter",
+    "Radial",
+    "ReLU",
+    "USFLinear",
+    "WMLinear",
+]

@@ -1,0 +1,64 @@
+"""Feedback matrices that learn to mirror W (Akrout, Wilson, Humphreys,
+Lillicrap & Tweed 2019, "Deep Learning without Weight Transport", NeurIPS)."""
+
+from ..init import as_rng
+from .linear import FALinear
+
+
+class KPLinear(FALinear):
+    """Kolen-Pollack: ``B`` is trained, explicitly, with the transpose of W's
+    gradient:
+
+        delta_in = delta @ B            (n, out) @ (out, in) -> (n, in)
+        dW = x.T @ delta                (in, out)
+        dB = dW.T = delta.T @ x         (out, in)
+
+    ``B`` is therefore a parameter here (``param_names``). Any optimizer whose
+    update is elementwise (SGD, Adam) then moves B by exactly the transpose of
+    W's move, and its decoupled weight decay lambda (``weight_decay``) scales
+    both alike, so ``W - B.T`` shrinks by the factor (1 - lr * lambda) every
+    step and B converges to W.T (Kolen & Pollack 1994). Without decay the
+    difference stays at its initial value and only learning outgrows it.
+    """
+
+    param_names = ("W", "b", "B")
+
+    def __init__(self, n_in, n_out, **kwargs):
+        super().__init__(n_in, n_out, **kwargs)
+        self.dB = self.xp.zeros_like(self.B)
+
+    def grads(self, delta):
+        super().grads(delta)  # dW = x.T @ delta
+        self.dB[...] = self.dW.T  # dB = dW.T   (out, in)
+
+
+class WMLinear(FALinear):
+    """Weight mirror: ``B`` learns W.T from noise sent through the layer.
+
+    After the delta has gone down, one mirror step with noise
+    x ~ N(0, 1) of shape (n, in):
+
+        y = x @ W                                  (n, in) @ (in, out) -> (n, out)
+        B <- (1 - decay) B + lr_mirror * y.T @ x / n     (out, n) @ (n, in) -> (out, in)
+
+    Since E[x.T @ x / n] = I, B tracks (lr_mirror / decay) W.T. The noise is
+    drawn on the host from ``noise_rng`` and copied to the device each step. The
+    first layer never sends a delta down, so it never mirrors.
+    """
+
+    def __init__(self, n_in, n_out, *, noise_rng=None, lr_mirror=0.01, decay=0.01, **kwargs):
+        super().__init__(n_in, n_out, **kwargs)
+        self.noise_rng = as_rng(noise_rng, 2)
+        self.lr_mirror, self.decay = float(lr_mirror), float(decay)
+
+    def feedback(self, delta):
+        delta_in = delta @ self.B  # (n, out) @ (out, in) -> (n, in); BP: delta @ W.T
+        self.mirror(delta.shape[0])
+        return delta_in
+
+    def mirror(self, n):
+        noise = self.noise_rng.standard_normal((n, self.n_in)).astype(self.dtype)
+        x = self.backend.asarray(noise)  # (n, in)
+        y = x @ self.W  # (n, in) @ (in, out) -> (n, out)
+        self.B *= 1.0 - self.decay
+        self.B += (self.lr_mirror / n) * (y.T @ x)  # (out, n) @ (n, in) -> (out, in)

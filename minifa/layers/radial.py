@@ -1,0 +1,73 @@
+"""Radial-basis layer: units respond to distance from a learned centre."""
+
+from ..backend import get_backend
+from ..errors import InputError
+from ..init import as_rng, check_dtype, glorot_uniform, zeros
+from .base import Layer
+from .linear import check_input
+
+
+class Radial(Layer):
+    """Radial-basis layer (as Bender.jl's ``radial``): unit j has centre w_j, the
+    j-th column of W (in, out), and bias b_j:
+
+        z_ij = -||x_i - w_j||^2 + b_j
+             = 2 (x @ W)_ij - ||x_i||^2 - ||w_j||^2 + b_j      (n, in) @ (in, out) -> (n, out)
+
+    Backward, with r = delta.sum(1) (n,) and c = delta.sum(0) (out,):
+
+        dW = 2 (x.T @ delta - W * c)            (in, n) @ (n, out) -> (in, out)
+        db = c                                  (out,)
+        delta_in = 2 (delta @ W.T - x * r)      (n, out) @ (out, in) -> (n, in)
+    """
+
+    param_names = ("W", "b")
+
+    def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        if self.n_in < 1 or self.n_out < 1:
+            raise InputError(f"Radial({n_in}, {n_out}): sizes must be positive integers")
+        self.backend = get_backend(backend)
+        self.dtype = check_dtype(dtype)
+        self.xp = self.backend.xp
+        self.W = glorot_uniform(as_rng(rng, 0), (self.n_in, self.n_out), self.dtype, self.backend)
+        self.b = zeros((self.n_out,), self.dtype, self.backend)
+        self.dW = self.xp.zeros_like(self.W)
+        self.db = self.xp.zeros_like(self.b)
+
+    def forward(self, x):
+        check_input(self, x)
+        self.x = x
+        sq_x = (x * x).sum(axis=1, keepdims=True)  # (n, 1)
+        sq_w = (self.W * self.W).sum(axis=0)  # (out,)
+        return 2.0 * (x @ self.W) - sq_x - sq_w + self.b  # (n, out)
+
+    def grads(self, delta):
+        c = delta.sum(axis=0)  # (out,)
+        self.dW[...] = 2.0 * (self.x.T @ delta - self.W * c)  # (in, out)
+        self.db[...] = c
+
+    def bp_feedback(self, delta):
+        r = delta.sum(axis=1, keepdims=True)  # (n, 1)
+        return 2.0 * (delta @ self.W.T - self.x * r)  # (n, out) @ (out, in) -> (n, in)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.n_in}, {self.n_out})"
+
+
+class FARadial(Radial):
+    """Radial-basis layer trained by feedback alignment: a fixed random ``B``
+    (out, in) replaces W in the input gradient, nowhere else:
+
+        delta_in = 2 (delta @ B - x * r)        (n, out) @ (out, in) -> (n, in)
+    """
+
+    def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",
+                 backend=None):
+        super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
+        self.B = glorot_uniform(as_rng(feedback_rng, 1), (self.n_out, self.n_in), self.dtype,
+                                self.backend)
+
+    def feedback(self, delta):
+        r = delta.sum(axis=1, keepdims=True)  # (n, 1)
+        return 2.0 * (delta @ self.B - self.x * r)  # BP: 2 (delta @ W.T - x * r)

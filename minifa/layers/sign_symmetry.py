@@ -1,0 +1,70 @@
+"""Sign-symmetric feedback: B shares W's signs but not its magnitudes.
+
+Liao, Leibo & Poggio 2016, "How Important Is Weight Symmetry in
+Backpropagation?", AAAI. Variant names as in BioTorch (Sanfiz & Akrout 2021).
+``B`` is rebuilt from the current ``W`` at every backward pass, so it follows
+W's signs as they change; it is never a parameter.
+"""
+
+from ..init import as_rng, glorot_uniform
+from .linear import Linear
+
+
+class USFLinear(Linear):
+    """Uniform sign-concordant feedback (uSF): every feedback weight has W's
+    sign and one common magnitude, W's spread:
+
+        B = sign(W).T * std(W)          (out, in)
+        delta_in = delta @ B            (n, out) @ (out, in) -> (n, in)
+    """
+
+    def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
+        super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
+        self.B = self.feedback_matrix()
+
+    def feedback_matrix(self):
+        xp = self.xp
+        return xp.sign(self.W).T * self.W.std()  # (out, in); std stays a 0-d array
+
+    def feedback(self, delta):
+        self.B = self.feedback_matrix()
+        return delta @ self.B  # (n, out) @ (out, in) -> (n, in); BP: delta @ W.T
+
+
+class FRSFLinear(USFLinear):
+    """Fixed random-magnitude sign-concordant feedback (frSF):
+
+        B = |R| * sign(W).T             (out, in), R drawn once (Glorot uniform)
+        delta_in = delta @ B
+    """
+
+    def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",
+                 backend=None):
+        Linear.__init__(self, n_in, n_out, rng=rng, dtype=dtype, backend=backend)
+        R = glorot_uniform(as_rng(feedback_rng, 1), (self.n_out, self.n_in), self.dtype,
+                           self.backend)
+        self.R = self.xp.abs(R)
+        self.B = self.feedback_matrix()
+
+    def feedback_matrix(self):
+        return self.R * self.xp.sign(self.W).T  # |R| * sign(W).T   (out, in)
+
+
+class BRSFLinear(USFLinear):
+    """Batchwise random-magnitude sign-concordant feedback (brSF):
+
+        B = |R_t| * sign(W).T           (out, in), R_t redrawn every step
+        delta_in = delta @ B
+
+    ``R_t`` is drawn on the host from ``noise_rng`` (Glorot-uniform scale) and
+    copied to the device: one (out, in) transfer per step.
+    """
+
+    def __init__(self, n_in, n_out, *, rng=None, noise_rng=None, dtype="float32", backend=None):
+        Linear.__init__(self, n_in, n_out, rng=rng, dtype=dtype, backend=backend)
+        self.noise_rng = as_rng(noise_rng, 2)
+        self.B = self.feedback_matrix()
+
+    def feedback_matrix(self):
+        R = glorot_uniform(self.noise_rng, (self.n_out, self.n_in), self.dtype, self.backend)
+        return self.xp.abs(R) * self.xp.sign(self.W).T  # |R_t| * sign(W).T   (out, in)
