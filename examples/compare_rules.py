@@ -53,6 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None)
     p.add_argument("--csv", default="compare_rules.csv", metavar="PATH",
                    help="where to write every epoch of every rule (default: %(default)s)")
+    p.add_argument("--plot", default=None, metavar="PATH",
+                   help="save the comparison figure (accuracy per epoch, time vs BP) as PNG")
     return p.parse_args(argv)
 
 
@@ -95,8 +97,9 @@ def summary(histories):
 
 
 def run(args):
-    if not os.path.isdir(os.path.dirname(os.path.abspath(args.csv))):
-        raise minifa.InputError(f"--csv {args.csv}: its folder does not exist; create it first")
+    for flag, path in (("--csv", args.csv), ("--plot", args.plot)):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise minifa.InputError(f"{flag} {path}: its folder does not exist; create it first")
     backend = minifa.get_backend(args.backend)
     data = "mnist" if args.data == "auto" and args.data_dir is not None else args.data
     ds = minifa.load_mnist(data, data_dir=args.data_dir, seed=args.seed)
@@ -112,8 +115,14 @@ def run(args):
     with pandas.option_context("display.width", 200, "display.max_columns", 40,
                                "display.float_format", "{:.4f}".format):
         print(table)
-    write_csv(pandas.concat(histories, ignore_index=True), args.csv)
+    everything = pandas.concat(histories, ignore_index=True)
+    write_csv(everything, args.csv)
     print(f"every epoch written to {args.csv}")
+    if args.plot:
+        from minifa import plots
+
+        plots.compare(everything, args.plot, f"every rule on {ds.name}, seed {args.seed}")
+        print(f"figure written to {args.plot}")
     return table
 
 

@@ -3,8 +3,12 @@
     python examples/mnist.py                       # embedded 5,000-image subset, offline
     python examples/mnist.py --data-dir DIR --rule fa
     python examples/mnist.py --backend cupy --data mnist
+    python examples/mnist.py --rule dfa --explain --diagnostics --plot run.png
 
-Prints where the data came from and one row per epoch as it finishes.
+Prints where the data came from and one row per epoch as it finishes; with
+``--diagnostics`` also each layer's angle between the rule's delta and BP's
+(d1, d2, ...) and between W.T and B (w2, w3, ...), measured on the first 1,000
+test images after each epoch.
 """
 
 import argparse
@@ -47,6 +51,12 @@ def parse_args(argv=None):
                    help="folder with the four MNIST IDX files (default: $MINIFA_DATA, "
                         "else ~/.cache/minifa/mnist)")
     p.add_argument("--csv", default=None, metavar="PATH", help="also write the history here")
+    p.add_argument("--explain", action="store_true",
+                   help="print the backward equations of the rule with their shapes")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="record alignment angles per layer after each epoch")
+    p.add_argument("--plot", default=None, metavar="PATH",
+                   help="save learning curves (and alignment, with --diagnostics) as PNG")
     return p.parse_args(argv)
 
 
@@ -63,9 +73,27 @@ def write_csv(history, path):
         raise
 
 
+def check_output(flag, path):
+    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise minifa.InputError(f"{flag} {path}: its folder does not exist; create it first")
+
+
+def plot(history, path, title):
+    """Learning curves at ``path``; alignment beside it when it was recorded."""
+    from minifa import plots
+
+    plots.learning_curves(history, path, title)
+    written = [path]
+    if "delta_angle_1" in history.columns:
+        stem, ext = os.path.splitext(path)
+        plots.alignment(history, f"{stem}-alignment{ext or '.png'}", title)
+        written.append(f"{stem}-alignment{ext or '.png'}")
+    return written
+
+
 def run(args):
-    if args.csv and not os.path.isdir(os.path.dirname(os.path.abspath(args.csv))):
-        raise minifa.InputError(f"--csv {args.csv}: its folder does not exist; create it first")
+    check_output("--csv", args.csv)
+    check_output("--plot", args.plot)
     backend = minifa.get_backend(args.backend)
     data = args.data
     if data == "auto" and args.data_dir is not None:
@@ -74,25 +102,39 @@ def run(args):
     print(f"data: {ds.source}")
     print(f"backend: {backend.name}, rule: {args.rule}, dtype: {args.dtype}, seed: {args.seed}")
     model = minifa.mlp(SIZES, rule=args.rule, seed=args.seed, dtype=args.dtype, backend=backend)
+    if args.explain:
+        model.explain(args.batch_size)
     optimizer = minifa.Adam(model.parameters(), lr=args.lr)
     x_train, x_test = ds.x_train.astype(args.dtype, copy=False), ds.x_test.astype(args.dtype,
                                                                                   copy=False)
     loader = minifa.DataLoader(x_train, ds.y_train, batch_size=args.batch_size,
                                seed=minifa.streams(args.seed).shuffle, backend=backend)
     test = (backend.asarray(x_test), backend.asarray(ds.y_test))
+    diagnostics = minifa.Diagnostics(test[0][:1000], test[1][:1000]) if args.diagnostics \
+        else None
+    angles = []
+    if diagnostics is not None:
+        n_layers = len(SIZES) - 1
+        angles = [f"delta_angle_{i}" for i in range(1, n_layers + 1)] + \
+                 [f"weight_angle_{i}" for i in range(2, n_layers + 1)]
+    header = "".join(f" {c[0]}{c.rsplit('_', 1)[1]:>5}" for c in angles)
     print(f"{'epoch':>5} {'loss_train':>10} {'loss_test':>10} {'acc_train':>9} {'acc_test':>8} "
-          f"{'s/epoch':>8}")
+          f"{'s/epoch':>8}{header}")
 
     def show(row):
+        extra = "".join(f" {row[c]:>6.1f}" for c in angles)
         print(f"{row['epoch']:>5d} {row['loss_train']:>10.4f} {row['loss_test']:>10.4f} "
-              f"{row['acc_train']:>9.4f} {row['acc_test']:>8.4f} {row['seconds']:>8.3f}",
+              f"{row['acc_train']:>9.4f} {row['acc_test']:>8.4f} {row['seconds']:>8.3f}{extra}",
               flush=True)
 
     history = minifa.train(model, optimizer, loader, epochs=args.epochs, test=test,
-                           on_epoch=show)
+                           on_epoch=show, diagnostics=diagnostics)
     if args.csv:
         write_csv(history, args.csv)
         print(f"history written to {args.csv}")
+    if args.plot:
+        written = plot(history, args.plot, f"{args.rule.upper()} on {ds.name}")
+        print(f"figures written to {', '.join(written)}")
     return history
 
 

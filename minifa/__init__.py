@@ -7,6 +7,7 @@ code; see docs/feedback-alignment.md for the map from equation to function.
 from . import backend
 from .backend import get_backend
 from .data import DataLoader, load_mnist
+from .diagnostics import Diagnostics, diagnose
 from .errors import BackendError, DataError, InputError, MinifaError
 from .init import streams
 from .layers import (
@@ -70,6 +71,7 @@ __all__ = [
     "BackendError",
     "DataError",
     "DataLoader",
+    "Diagnostics",
     "FALinear",
     "InputError",
     "Layer",
@@ -82,6 +84,7 @@ __all__ = [
     "Sequential",
     "SoftmaxCrossEntropy",
     "backend",
+    "diagnose",
     "evaluate",
     "get_backend",
     "load_mnist",

@@ -52,6 +52,12 @@ class Sequential:
     def parameters(self):
         return [p for layer in self.layers for p in layer.parameters()]
 
+    def explain(self, batch_size=64, file=None):
+        """Print the backward equations this model's rule applies, with shapes."""
+        from .explain import explain
+
+        print("\n".join(explain(self, batch_size)), file=file)
+
     @property
     def n_in(self):
         return next(layer.n_in for layer in self.layers if hasattr(layer, "n_in"))

@@ -38,16 +38,19 @@ def evaluate(model, x, y, loss=None, batch_size=1000):
     return {"loss": float(total_loss) / n, "acc": float(correct) / n}  # sync point
 
 
-def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_epoch=None):
+def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_epoch=None,
+          diagnostics=None):
     """Train for ``epochs`` passes over ``train_loader``; returns the history.
 
     ``test`` is an ``(x, y)`` pair evaluated after each epoch. ``on_epoch(row)``
     is called with each finished row (a dict) so callers can print as it goes.
+    ``diagnostics`` (a ``minifa.Diagnostics``) records alignment after each
+    epoch, and every N steps if asked, and adds its per-epoch columns.
 
     The DataFrame has one row per epoch: ``loss_train`` and ``acc_train`` are
     means over that epoch's minibatches (taken before each update), the test
     columns are measured after the epoch, and ``seconds`` is the wall time of
-    the epoch's training steps alone.
+    the epoch's training steps alone (diagnostics excluded).
     """
     loss = loss or SoftmaxCrossEntropy()
     epochs = int(epochs)
@@ -62,12 +65,17 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
         backend.synchronize()
         start = time.perf_counter()
         total_loss = correct = 0
-        for x, y in train_loader:
+        spent = diagnostics.seconds if diagnostics is not None else 0.0
+        for step, (x, y) in enumerate(train_loader, start=1):
             value, hits = train_step(model, loss, optimizer, x, y)
             total_loss = total_loss + value
             correct = correct + hits
+            if diagnostics is not None and diagnostics.every and step % diagnostics.every == 0:
+                diagnostics.record(model, epoch, step)  # sync point, asked for
         backend.synchronize()
         seconds = time.perf_counter() - start
+        if diagnostics is not None:
+            seconds -= diagnostics.seconds - spent
         n_batches = len(train_loader)
         n_seen = n_batches * train_loader.batch_size if train_loader.drop_last else \
             train_loader.x.shape[0]
@@ -82,7 +90,12 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
         if test is not None:
             result = evaluate(model, test[0], test[1], loss)
             row["loss_test"], row["acc_test"] = result["loss"], result["acc"]
+        if diagnostics is not None:
+            n = len(train_loader)
+            recorded = diagnostics.every and n % diagnostics.every == 0
+            row.update(diagnostics.columns(
+                diagnostics.latest if recorded else diagnostics.record(model, epoch, n)))
         rows.append(row)
         if on_epoch is not None:
             on_epoch(row)
-    return pandas.DataFrame(rows, columns=COLUMNS)
+    return pandas.DataFrame(rows, columns=COLUMNS + [c for c in rows[0] if c not in COLUMNS])

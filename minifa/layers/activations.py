@@ -10,6 +10,8 @@ class ReLU(Layer):
     Its backward is the same under every learning rule.
     """
 
+    derivative_expr = "1[z_{l} > 0]"
+
     def forward(self, z):
         self.z = z
         return get_array_module(z).maximum(z, 0)  # (n, d) -> (n, d)

@@ -40,10 +40,13 @@ class Layer:
     error at the output, stores gradients and returns the error for the layer
     below.
 
-    ``backward`` is split in two so each learning rule is one visible change:
+    ``backward`` is split so each learning rule is one visible change:
     ``grads(delta)`` computes ``dW, db`` from the delta the layer received, and
     ``feedback(delta)`` chooses how that delta travels down (``W.T`` for BP,
-    ``B`` for FA). ``bp_feedback`` is always the exact gradient path.
+    ``B`` for FA). ``bp_feedback`` is always the exact gradient path. Both are
+    pure functions of the layer's state, so diagnostics can call them freely;
+    a rule whose feedback changes every step (a redrawn or mirrored ``B``)
+    does so in ``update_feedback``, which only ``backward`` calls.
     """
 
     param_names = ()
@@ -54,6 +57,9 @@ class Layer:
     def grads(self, delta):
         """Store the gradients of the trained arrays; layers without any skip it."""
 
+    def update_feedback(self):
+        """Refresh the feedback before it is used this step; most rules have none."""
+
     def feedback(self, delta):
         return self.bp_feedback(delta)
 
@@ -62,6 +68,7 @@ class Layer:
 
     def backward(self, delta):
         self.grads(delta)
+        self.update_feedback()
         return self.feedback(delta)
 
     def parameters(self):

@@ -39,6 +39,8 @@ class BinaryLinear(Linear):
     and copies it to the device: one host draw and one copy per forward.
     """
 
+    feedback_expr = "{d} @ sign(W_{l}).T"
+
     def __init__(self, n_in, n_out, *, stochastic=False, rng=None, noise_rng=None,
                  dtype="float32", backend=None):
         super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
@@ -100,6 +102,8 @@ class SignSTE(Layer):
     passes every delta through unchanged, the plain STE of Bengio et al. 2013
     that Bender.jl's ``sign_STE`` uses.
     """
+
+    derivative_expr = "1[|z_{l}| <= 1]"
 
     def __init__(self, clip=1.0):
         self.clip = None if clip is None else float(clip)

@@ -46,6 +46,8 @@ class DFALinear(Linear):
     Glorot-uniform from ``feedback_rng``, never trained, not a parameter.
     """
 
+    feedback_expr = "e @ B_{l}"
+
     def __init__(self, n_in, n_out, n_classes, signal, *, rng=None, feedback_rng=None,
                  dtype="float32", backend=None):
         super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
@@ -70,6 +72,8 @@ class DRTPLinear(DFALinear):
     The target is known before the forward pass ends, so no error has to travel
     back at all; only the output layer learns from ``e``.
     """
+
+    feedback_expr = "y* @ B_{l}"
 
     def feedback(self, delta):
         return self.signal.target() @ self.B  # (n, k) @ (k, in) -> (n, in)

@@ -21,6 +21,9 @@ class KPLinear(FALinear):
     difference stays at its initial value and only learning outgrows it.
     """
 
+    feedback_expr = "{d} @ B_{l}"
+    feedback_note = "B_{l} trained: dB_{l} = dW_{l}.T"
+
     param_names = ("W", "b", "B")
 
     def __init__(self, n_in, n_out, **kwargs):
@@ -35,7 +38,7 @@ class KPLinear(FALinear):
 class WMLinear(FALinear):
     """Weight mirror: ``B`` learns W.T from noise sent through the layer.
 
-    After the delta has gone down, one mirror step with noise
+    Before each use (``update_feedback``), one mirror step with noise
     x ~ N(0, 1) of shape (n, in):
 
         y = x @ W                                  (n, in) @ (in, out) -> (n, out)
@@ -46,15 +49,16 @@ class WMLinear(FALinear):
     first layer never sends a delta down, so it never mirrors.
     """
 
+    feedback_expr = "{d} @ B_{l}"
+    feedback_note = "B_{l} mirrored from noise before use"
+
     def __init__(self, n_in, n_out, *, noise_rng=None, lr_mirror=0.01, decay=0.01, **kwargs):
         super().__init__(n_in, n_out, **kwargs)
         self.noise_rng = as_rng(noise_rng, 2)
         self.lr_mirror, self.decay = float(lr_mirror), float(decay)
 
-    def feedback(self, delta):
-        delta_in = delta @ self.B  # (n, out) @ (out, in) -> (n, in); BP: delta @ W.T
-        self.mirror(delta.shape[0])
-        return delta_in
+    def update_feedback(self):
+        self.mirror(self.x.shape[0])
 
     def mirror(self, n):
         noise = self.noise_rng.standard_normal((n, self.n_in)).astype(self.dtype)

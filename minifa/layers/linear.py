@@ -18,6 +18,8 @@ class Linear(Layer):
     starts at zero; both live on ``backend`` in ``dtype``.
     """
 
+    feedback_expr = "{d} @ W_{l}.T"  # for explain(): the line bp_feedback computes
+
     param_names = ("W", "b")
 
     def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
@@ -65,6 +67,8 @@ class FALinear(Linear):
     ``B`` (out, in) is drawn Glorot-uniform from ``feedback_rng``, on the same
     device and dtype as ``W``. It is never trained and is not a parameter.
     """
+
+    feedback_expr = "{d} @ B_{l}"
 
     def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",
                  backend=None):

@@ -2,8 +2,9 @@
 
 Liao, Leibo & Poggio 2016, "How Important Is Weight Symmetry in
 Backpropagation?", AAAI. Variant names as in BioTorch (Sanfiz & Akrout 2021).
-``B`` is rebuilt from the current ``W`` at every backward pass, so it follows
-W's signs as they change; it is never a parameter.
+``B`` is rebuilt from the current ``W`` at every backward pass (in
+``update_feedback``), so it follows W's signs as they change; it is never a
+parameter.
 """
 
 from ..init import as_rng, glorot_uniform
@@ -18,6 +19,8 @@ class USFLinear(Linear):
         delta_in = delta @ B            (n, out) @ (out, in) -> (n, in)
     """
 
+    feedback_expr = "{d} @ (sign(W_{l}).T * std(W_{l}))"
+
     def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
         super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
         self.B = self.feedback_matrix()
@@ -26,8 +29,10 @@ class USFLinear(Linear):
         xp = self.xp
         return xp.sign(self.W).T * self.W.std()  # (out, in); std stays a 0-d array
 
-    def feedback(self, delta):
+    def update_feedback(self):
         self.B = self.feedback_matrix()
+
+    def feedback(self, delta):
         return delta @ self.B  # (n, out) @ (out, in) -> (n, in); BP: delta @ W.T
 
 
@@ -37,6 +42,8 @@ class FRSFLinear(USFLinear):
         B = |R| * sign(W).T             (out, in), R drawn once (Glorot uniform)
         delta_in = delta @ B
     """
+
+    feedback_expr = "{d} @ (|R_{l}| * sign(W_{l}).T)"
 
     def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",
                  backend=None):
@@ -59,6 +66,8 @@ class BRSFLinear(USFLinear):
     ``R_t`` is drawn on the host from ``noise_rng`` (Glorot-uniform scale) and
     copied to the device: one (out, in) transfer per step.
     """
+
+    feedback_expr = "{d} @ (|R_t| * sign(W_{l}).T)"
 
     def __init__(self, n_in, n_out, *, rng=None, noise_rng=None, dtype="float32", backend=None):
         Linear.__init__(self, n_in, n_out, rng=rng, dtype=dtype, backend=backend)

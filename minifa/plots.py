@@ -1,0 +1,102 @@
+"""Figures from training histories (matplotlib, imported only when plotting).
+
+Each function takes what ``train`` returns (one history, or several with a
+``rule`` column) and writes a PNG atomically: a crash never leaves a partial
+image at ``path``.
+"""
+
+import os
+import tempfile
+
+LAYER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    finally:
+        _pyplot().close(fig)
+
+
+def _layers(history, metric):
+    prefix = metric + "_"
+    found = [c for c in history.columns if c.startswith(prefix) and c[len(prefix):].isdigit()]
+    return sorted(found, key=lambda c: int(c[len(prefix):]))
+
+
+def learning_curves(history, path, title=None):
+    """Loss and accuracy, train and test, per epoch."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for split, style in (("train", "-"), ("test", "--")):
+        ax_loss.plot(history["epoch"], history[f"loss_{split}"], style, label=split)
+        ax_acc.plot(history["epoch"], history[f"acc_{split}"], style, label=split)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
+def alignment(history, path, title=None):
+    """Per layer: the angle between the rule's delta and BP's, and between W.T and B."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    for ax, metric, label in ((axes[0], "delta_angle", "delta vs BP delta"),
+                              (axes[1], "weight_angle", "W.T vs B")):
+        for i, column in enumerate(_layers(history, metric)):
+            if history[column].notna().any():
+                layer = column.rsplit("_", 1)[1]
+                ax.plot(history["epoch"], history[column], "o-", ms=3,
+                        color=LAYER_COLOURS[i % len(LAYER_COLOURS)], label=f"layer {layer}")
+        ax.axhline(90, color="grey", lw=0.8, ls=":")
+        ax.set(xlabel="epoch", title=label, ylim=(0, 100))
+        ax.grid(alpha=0.3)
+        if ax.lines[1:]:
+            ax.legend()
+    axes[0].set_ylabel("angle (degrees)")
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
+def compare(histories, path, title=None):
+    """Test accuracy per epoch for each rule, and seconds per epoch relative to BP."""
+    plt = _pyplot()
+    fig, (ax_acc, ax_time) = plt.subplots(1, 2, figsize=(10, 3.8),
+                                          gridspec_kw={"width_ratios": [3, 2]})
+    seconds = {}
+    for rule, h in histories.groupby("rule", sort=False):
+        ax_acc.plot(h["epoch"], h["acc_test"], "o-", ms=3, label=rule)
+        seconds[rule] = h["seconds"].median()
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy")
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend(ncol=3, fontsize=8)
+    base = seconds.get("bp", 1.0)
+    rules = list(seconds)
+    ax_time.bar(rules, [seconds[r] / base for r in rules], color="tab:grey")
+    ax_time.axhline(1.0, color="black", lw=0.8)
+    ax_time.set(title="seconds per epoch / BP's" if "bp" in seconds else "seconds per epoch")
+    ax_time.tick_params(axis="x", rotation=45)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
