@@ -39,13 +39,14 @@ def main(argv=None):
         p.error("--epochs must be at least 2 (the first one is a warm-up)")
     try:
         backend = minifa.get_backend(args.backend)
-        ds = minifa.load_mnist(args.data, data_dir=args.data_dir, seed=args.seed)
+        ds = minifa.load_mnist(args.data, data_dir=args.data_dir, seed=args.seed, scaled=False)
     except minifa.MinifaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     model = minifa.mlp([784, 128, 64, 10], rule=args.rule, seed=args.seed, backend=backend)
     loader = minifa.DataLoader(ds.x_train, ds.y_train, batch_size=args.batch_size,
-                               seed=minifa.streams(args.seed).shuffle, backend=backend)
+                               seed=minifa.streams(args.seed).shuffle, backend=backend,
+                               scale=255)
     history = minifa.train(model, minifa.Adam(model.parameters()), loader, epochs=args.epochs)
     seconds = list(history["seconds"])
     rest = seconds[1:]

@@ -51,6 +51,14 @@ def parse_args(argv=None):
                    help="folder with the four MNIST IDX files (default: $MINIFA_DATA, "
                         "else ~/.cache/minifa/mnist)")
     p.add_argument("--csv", default=None, metavar="PATH", help="also write the history here")
+    p.add_argument("--activation", default="relu", choices=sorted(minifa.model.ACTIVATIONS),
+                   help="hidden-layer activation (default: relu, as the reference)")
+    p.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help="save the whole training state here after every epoch (and on Ctrl-C)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from --checkpoint, exactly where it stopped")
+    p.add_argument("--checkpoint-every", type=positive(int), default=None, metavar="STEPS",
+                   help="also save every STEPS minibatches")
     p.add_argument("--explain", action="store_true",
                    help="print the backward equations of the rule with their shapes")
     p.add_argument("--diagnostics", action="store_true",
@@ -94,22 +102,28 @@ def plot(history, path, title):
 def run(args):
     check_output("--csv", args.csv)
     check_output("--plot", args.plot)
+    check_output("--checkpoint", args.checkpoint)
+    if (args.resume or args.checkpoint_every) and not args.checkpoint:
+        raise minifa.InputError("--resume and --checkpoint-every need --checkpoint PATH")
     backend = minifa.get_backend(args.backend)
     data = args.data
     if data == "auto" and args.data_dir is not None:
         data = "mnist"  # a folder was named: use it, and say so if it is incomplete
-    ds = minifa.load_mnist(data, data_dir=args.data_dir, seed=args.seed)
+    ds = minifa.load_mnist(data, data_dir=args.data_dir, seed=args.seed, scaled=False)
     print(f"data: {ds.source}")
     print(f"backend: {backend.name}, rule: {args.rule}, dtype: {args.dtype}, seed: {args.seed}")
-    model = minifa.mlp(SIZES, rule=args.rule, seed=args.seed, dtype=args.dtype, backend=backend)
+    model = minifa.mlp(SIZES, rule=args.rule, activation=args.activation, seed=args.seed,
+                       dtype=args.dtype, backend=backend)
     if args.explain:
         model.explain(args.batch_size)
     optimizer = minifa.Adam(model.parameters(), lr=args.lr)
-    x_train, x_test = ds.x_train.astype(args.dtype, copy=False), ds.x_test.astype(args.dtype,
-                                                                                  copy=False)
-    loader = minifa.DataLoader(x_train, ds.y_train, batch_size=args.batch_size,
-                               seed=minifa.streams(args.seed).shuffle, backend=backend)
-    test = (backend.asarray(x_test), backend.asarray(ds.y_test))
+    # Pixels stay uint8 (47 MB for full MNIST, not 188) and are scaled per batch.
+    loader = minifa.DataLoader(ds.x_train, ds.y_train, batch_size=args.batch_size,
+                               seed=minifa.streams(args.seed).shuffle, backend=backend,
+                               scale=255, dtype=args.dtype)
+    test = (backend.asarray(loader.features(ds.x_test)), backend.asarray(ds.y_test))
+    if args.resume and args.checkpoint and os.path.exists(args.checkpoint):
+        print(f"resuming from {args.checkpoint}")
     diagnostics = minifa.Diagnostics(test[0][:1000], test[1][:1000]) if args.diagnostics \
         else None
     angles = []
@@ -128,7 +142,8 @@ def run(args):
               flush=True)
 
     history = minifa.train(model, optimizer, loader, epochs=args.epochs, test=test,
-                           on_epoch=show, diagnostics=diagnostics)
+                           on_epoch=show, diagnostics=diagnostics, checkpoint=args.checkpoint,
+                           resume=args.resume, checkpoint_every=args.checkpoint_every)
     if args.csv:
         write_csv(history, args.csv)
         print(f"history written to {args.csv}")
@@ -142,6 +157,9 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         run(args)
+    except minifa.TrainingStopped as exc:
+        print(f"{'stopped' if exc.interrupted else 'error'}: {exc}", file=sys.stderr)
+        return 130 if exc.interrupted else 2
     except minifa.MinifaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,11 +4,11 @@ Every forward and backward equation is a visible line of NumPy (or CuPy)
 code; see docs/feedback-alignment.md for the map from equation to function.
 """
 
-from . import backend
+from . import backend, checkpoint, model
 from .backend import get_backend
 from .data import DataLoader, load_mnist
 from .diagnostics import Diagnostics, diagnose
-from .errors import BackendError, DataError, InputError, MinifaError
+from .errors import BackendError, DataError, InputError, MinifaError, TrainingStopped
 from .init import streams
 from .layers import (
     BinaryLinear,
@@ -34,6 +34,7 @@ from .layers import (
     Reshape,
     SignSTE,
     StochasticSignSTE,
+    Tanh,
     USFLinear,
     WMLinear,
     clamp_weights,
@@ -80,15 +81,19 @@ __all__ = [
     "Parameter",
     "RULES",
     "ReLU",
+    "Tanh",
     "SGD",
     "Sequential",
     "SoftmaxCrossEntropy",
+    "TrainingStopped",
+    "checkpoint",
     "backend",
     "diagnose",
     "evaluate",
     "get_backend",
     "load_mnist",
     "mlp",
+    "model",
     "streams",
     "train",
     "train_step",

@@ -15,3 +15,11 @@ class InputError(MinifaError, ValueError):
 
 class DataError(MinifaError, OSError):
     """Missing, corrupt or truncated data files, or a failed download."""
+
+
+class TrainingStopped(MinifaError, RuntimeError):
+    """Training stopped early: interrupted (Ctrl-C) or diverged (a non-finite loss)."""
+
+    def __init__(self, message, interrupted=False):
+        super().__init__(message)
+        self.interrupted = interrupted

@@ -13,6 +13,7 @@ from .layers import (
     Linear,
     OutputSignal,
     ReLU,
+    Tanh,
     USFLinear,
     WMLinear,
 )
@@ -32,6 +33,7 @@ class Sequential:
         if not layers:
             raise InputError("Sequential needs at least one layer")
         self.layers = list(layers)
+        self.rule = None  # set by mlp(); checkpoints record it
         signals = [layer.signal for layer in self.layers if hasattr(layer, "signal")]
         self.signals = list({id(s): s for s in signals}.values())
 
@@ -108,7 +110,7 @@ RULES = {
     "wm": "weight mirror (Akrout et al. 2019): B learns W.T from noise",
     "drtp": "direct random target projection (Frenkel et al. 2021): y* @ B_l",
 }
-ACTIVATIONS = {"relu": ReLU}
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
 
 
 def mlp(sizes, rule="fa", activation="relu", seed=0, dtype="float32", backend=None):
@@ -137,4 +139,6 @@ def mlp(sizes, rule="fa", activation="relu", seed=0, dtype="float32", backend=No
         layers.append(make(n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
-    return Sequential(*layers)
+    model = Sequential(*layers)
+    model.rule = rule
+    return model

@@ -2,14 +2,23 @@
 
 Inside the batch loop nothing is read back from the device: the loss and the
 number of correct predictions are summed as 0-d arrays and read once per epoch
-at the marked sync point.
+at the marked sync point. Whether the loss stayed finite is tracked the same
+way (the first bad step, as a 0-d array) and checked there too.
 """
 
+import math
+import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 
 import pandas
 
+from . import checkpoint as ckpt
+from .backend import get_array_module
 from .data.loader import DataLoader, check_data
+from .errors import TrainingStopped
 from .losses import SoftmaxCrossEntropy
 
 COLUMNS = ["epoch", "loss_train", "loss_test", "acc_train", "acc_test", "seconds"]
@@ -38,14 +47,63 @@ def evaluate(model, x, y, loss=None, batch_size=1000):
     return {"loss": float(total_loss) / n, "acc": float(correct) / n}  # sync point
 
 
+@contextmanager
+def _ctrl_c_flag():
+    """Turn Ctrl-C into a flag the loop reads between steps, so a step is never cut
+    in half; a second Ctrl-C interrupts at once."""
+    flag = {"stop": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag["stop"]:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _FiniteGuard:
+    """Remembers the first step whose loss was not finite, on the device."""
+
+    def __init__(self, xp):
+        self.xp = xp
+        self.first_bad = xp.asarray(math.inf)
+
+    def update(self, value, step):
+        xp = self.xp
+        self.first_bad = xp.minimum(self.first_bad, xp.where(xp.isfinite(value), math.inf, step))
+
+    def check(self, optimizer, epoch, checkpoint):
+        bad = float(self.first_bad)  # sync point
+        if bad == math.inf and bool(self.xp.isfinite(optimizer.w).all()):
+            return
+        where = f"step {int(bad)}" if bad != math.inf else "a step before this check"
+        kept = f"; the last good checkpoint {checkpoint} is kept" if checkpoint else ""
+        raise TrainingStopped(
+            f"training diverged in epoch {epoch} at {where} (the loss or a weight became NaN "
+            f"or infinite): lower the learning rate (now {optimizer.lr:g}){kept}")
+
+
 def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_epoch=None,
-          diagnostics=None):
+          diagnostics=None, checkpoint=None, resume=False, checkpoint_every=None):
     """Train for ``epochs`` passes over ``train_loader``; returns the history.
 
     ``test`` is an ``(x, y)`` pair evaluated after each epoch. ``on_epoch(row)``
     is called with each finished row (a dict) so callers can print as it goes.
     ``diagnostics`` (a ``minifa.Diagnostics``) records alignment after each
     epoch, and every N steps if asked, and adds its per-epoch columns.
+
+    ``checkpoint`` is a file path: the whole training state is saved there
+    after every epoch (and every ``checkpoint_every`` steps), and with
+    ``resume=True`` training continues from it, bit for bit as if never
+    stopped. Ctrl-C saves it after the current step and raises
+    ``TrainingStopped``; so does a non-finite loss or weight, without saving.
 
     The DataFrame has one row per epoch: ``loss_train`` and ``acc_train`` are
     means over that epoch's minibatches (taken before each update), the test
@@ -56,46 +114,76 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
     epochs = int(epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    check_data(train_loader.x, train_loader.y, model.n_in, model.n_out, "training data")
+    check_data(train_loader.x, train_loader.y, model.n_in, model.n_out, "training data",
+               integer_x=train_loader.scale is not None)
     if test is not None:
         check_data(test[0], test[1], model.n_in, model.n_out, "test data")
     backend = train_loader.backend
-    rows = []
-    for epoch in range(1, epochs + 1):
-        backend.synchronize()
-        start = time.perf_counter()
-        total_loss = correct = 0
-        spent = diagnostics.seconds if diagnostics is not None else 0.0
-        for step, (x, y) in enumerate(train_loader, start=1):
-            value, hits = train_step(model, loss, optimizer, x, y)
-            total_loss = total_loss + value
-            correct = correct + hits
-            if diagnostics is not None and diagnostics.every and step % diagnostics.every == 0:
-                diagnostics.record(model, epoch, step)  # sync point, asked for
-        backend.synchronize()
-        seconds = time.perf_counter() - start
-        if diagnostics is not None:
-            seconds -= diagnostics.seconds - spent
-        n_batches = len(train_loader)
-        n_seen = n_batches * train_loader.batch_size if train_loader.drop_last else \
-            train_loader.x.shape[0]
-        row = {
-            "epoch": epoch,
-            "loss_train": float(total_loss) / n_batches,  # sync point
-            "acc_train": float(correct) / n_seen,
-            "loss_test": float("nan"),
-            "acc_test": float("nan"),
-            "seconds": seconds,
-        }
-        if test is not None:
-            result = evaluate(model, test[0], test[1], loss)
-            row["loss_test"], row["acc_test"] = result["loss"], result["acc"]
-        if diagnostics is not None:
-            n = len(train_loader)
-            recorded = diagnostics.every and n % diagnostics.every == 0
-            row.update(diagnostics.columns(
-                diagnostics.latest if recorded else diagnostics.record(model, epoch, n)))
-        rows.append(row)
-        if on_epoch is not None:
-            on_epoch(row)
-    return pandas.DataFrame(rows, columns=COLUMNS + [c for c in rows[0] if c not in COLUMNS])
+    n_batches = len(train_loader)
+    rows, first_epoch, first_step, sums = [], 1, 0, None
+    if resume and checkpoint and os.path.exists(checkpoint):
+        meta = ckpt.load(checkpoint, model, optimizer, train_loader)
+        rows, first_epoch, first_step = meta["history"], meta["epoch"], meta["step"]
+        sums = meta.get("sums")
+        if first_step == n_batches:
+            first_epoch, first_step = first_epoch + 1, 0
+    guard = _FiniteGuard(get_array_module(optimizer.w))
+
+    def save(epoch, step, sums=None):
+        if checkpoint:
+            ckpt.save(checkpoint, model, optimizer, train_loader, epoch, step, rows, sums)
+
+    with _ctrl_c_flag() as ctrl_c:
+        for epoch in range(first_epoch, epochs + 1):
+            start_step = first_step if epoch == first_epoch else 0
+            total_loss, correct = sums if start_step else (0, 0)
+            backend.synchronize()
+            start = time.perf_counter()
+            spent = diagnostics.seconds if diagnostics is not None else 0.0
+            batches = train_loader.batches(start_step)
+            for step, (x, y) in enumerate(batches, start=start_step + 1):
+                value, hits = train_step(model, loss, optimizer, x, y)
+                total_loss = total_loss + value
+                correct = correct + hits
+                guard.update(value, step)
+                if diagnostics is not None and diagnostics.every and step % diagnostics.every == 0:
+                    diagnostics.record(model, epoch, step)  # sync point, asked for
+                if ctrl_c["stop"] or (checkpoint_every and step % checkpoint_every == 0
+                                      and step < n_batches):
+                    guard.check(optimizer, epoch, checkpoint)  # sync point
+                    save(epoch, step, (total_loss, correct))
+                if ctrl_c["stop"]:
+                    raise TrainingStopped(
+                        f"interrupted in epoch {epoch} after step {step}; " + (
+                            f"checkpoint saved to {checkpoint}: rerun with --resume to continue"
+                            if checkpoint else "pass --checkpoint PATH to be able to resume"),
+                        interrupted=True)
+            backend.synchronize()
+            seconds = time.perf_counter() - start
+            if diagnostics is not None:
+                seconds -= diagnostics.seconds - spent
+            guard.check(optimizer, epoch, checkpoint)  # sync point
+            n_seen = n_batches * train_loader.batch_size if train_loader.drop_last else \
+                train_loader.x.shape[0]
+            row = {
+                "epoch": epoch,
+                "loss_train": float(total_loss) / n_batches,  # sync point
+                "acc_train": float(correct) / n_seen,
+                "loss_test": float("nan"),
+                "acc_test": float("nan"),
+                "seconds": seconds,
+            }
+            if test is not None:
+                result = evaluate(model, test[0], test[1], loss)
+                row["loss_test"], row["acc_test"] = result["loss"], result["acc"]
+            if diagnostics is not None:
+                recorded = diagnostics.every and n_batches % diagnostics.every == 0
+                row.update(diagnostics.columns(
+                    diagnostics.latest if recorded else diagnostics.record(model, epoch,
+                                                                           n_batches)))
+            rows.append(row)
+            save(epoch, n_batches)
+            if on_epoch is not None:
+                on_epoch(row)
+    columns = COLUMNS + [c for c in rows[0] if c not in COLUMNS] if rows else COLUMNS
+    return pandas.DataFrame(rows, columns=columns)

@@ -80,7 +80,7 @@ def test_mismatched_and_empty_data():
         minifa.DataLoader(x[:0], y[:0])
     with pytest.raises(minifa.InputError, match="must be integers"):
         minifa.DataLoader(x, y.astype("float32"))
-    with pytest.raises(minifa.InputError, match="convert it to float32"):
+    with pytest.raises(minifa.InputError, match="give scale="):
         minifa.DataLoader((x * 255).astype("uint8"), y)
 
 

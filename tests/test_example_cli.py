@@ -83,3 +83,24 @@ def test_flags_out_of_range(cli, capsys, argv):
         cli.parse_args(argv)
     assert info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
+    ckpt = tmp_path / "run.npz"
+    env = {**os.environ, "MINIFA_DATA": str(tmp_path / "none"), "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(SCRIPT), "--epochs", "200", "--checkpoint", str(ckpt)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=tmp_path)
+    for line in proc.stdout:  # wait until training runs
+        if line.strip().startswith("1 "):
+            break
+    proc.send_signal(__import__("signal").SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().startswith("stopped: interrupted in epoch") and "\n" not in err.strip()
+    assert "rerun with --resume" in err
+    resumed = subprocess.run(cmd[:3] + ["3", "--checkpoint", str(ckpt), "--resume"],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from" in resumed.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]

@@ -2,13 +2,15 @@
 
 from ..backend import backend_of, get_backend
 from ..errors import InputError
-from ..init import as_rng
+from ..init import as_rng, check_dtype
 
 
-def check_data(x, y, n_features=None, n_classes=None, what="data"):
+def check_data(x, y, n_features=None, n_classes=None, what="data", integer_x=False):
     """Validate a dataset where it enters: shapes, dtypes, finite values, label range.
 
-    Reads the arrays once (a sync on a GPU), so it runs outside any batch loop.
+    ``integer_x`` accepts unsigned-integer x (pixels a DataLoader scales per
+    batch). Reads the arrays once (a sync on a GPU), so it runs outside any
+    batch loop.
     """
     if x.ndim != 2:
         raise InputError(f"{what}: x must be 2-D (samples, features), got shape {tuple(x.shape)}")
@@ -24,14 +26,15 @@ def check_data(x, y, n_features=None, n_classes=None, what="data"):
         raise InputError(
             f"{what}: samples have {x.shape[1]} features but the model expects {n_features}"
         )
-    if x.dtype.kind != "f":
+    if x.dtype.kind != "f" and not (integer_x and x.dtype.kind == "u"):
         raise InputError(
-            f"{what}: x is {x.dtype.name}; convert it to float32 (e.g. pixels / 255)"
+            f"{what}: x is {x.dtype.name}; convert it to float32 (e.g. pixels / 255), "
+            "or give the DataLoader scale=255 for unsigned-integer pixels"
         )
     if y.dtype.kind not in "iu":
         raise InputError(f"{what}: labels are {y.dtype.name}; they must be integers")
     xp = backend_of(x).xp
-    n_bad = int(x.size - xp.isfinite(x).sum())
+    n_bad = int(x.size - xp.isfinite(x).sum()) if x.dtype.kind == "f" else 0
     if n_bad:
         raise InputError(f"{what}: x holds {n_bad} NaN or infinite values; clean or drop them")
     if n_classes is not None:
@@ -50,9 +53,14 @@ class DataLoader:
     int or a ``numpy.random.Generator``) on the host and copies it to the
     device once; the batches are gathered there. ``drop_last`` drops the final
     partial batch. ``backend`` copies host data onto that backend once, here.
+
+    ``scale`` serves unsigned-integer x (uint8 pixels, a quarter of float32's
+    memory): each batch is ``x[idx] / scale`` in ``dtype``, the same numbers
+    as dividing the whole set up front.
     """
 
-    def __init__(self, x, y, batch_size=64, shuffle=True, drop_last=True, seed=0, backend=None):
+    def __init__(self, x, y, batch_size=64, shuffle=True, drop_last=True, seed=0, backend=None,
+                 scale=None, dtype="float32"):
         if backend is not None:
             backend = get_backend(backend)
             x = x if backend.owns(x) else backend.asarray(x)
@@ -62,13 +70,20 @@ class DataLoader:
         batch_size = int(batch_size)
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
-        check_data(x, y, what="DataLoader")
+        if (scale is not None) != (x.dtype.kind != "f"):
+            raise InputError(
+                f"DataLoader: x is {x.dtype.name}; give scale= (e.g. 255 for pixels) exactly "
+                "when x holds unsigned integers, and float x without it"
+            )
+        check_data(x, y, what="DataLoader", integer_x=scale is not None)
         if drop_last and batch_size > x.shape[0]:
             raise InputError(
                 f"batch size {batch_size} is larger than the {x.shape[0]} samples and the last "
                 "partial batch is dropped, so there would be no batch: lower --batch-size"
             )
         self.x, self.y = x, y
+        self.scale = None if scale is None else float(scale)
+        self.dtype = check_dtype(dtype)
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -79,15 +94,28 @@ class DataLoader:
         return n // bs if self.drop_last else -(-n // bs)
 
     def __iter__(self):
+        return self.batches()
+
+    def batches(self, start=0):
+        """One epoch's batches from batch ``start`` on (a resumed epoch skips the
+        first ``start``; its permutation is drawn exactly as before).
+
+        ``epoch_rng_state`` keeps the generator's state from before this epoch's
+        draw, so a checkpoint taken mid-epoch can replay it.
+        """
         n, bs = self.x.shape[0], self.batch_size
+        self.epoch_rng_state = self.rng.bit_generator.state
         if self.shuffle:
             order = self.backend.asarray(self.rng.permutation(n))  # one copy per epoch
-        for i in range(len(self)):
-            if self.shuffle:
-                idx = order[i * bs:(i + 1) * bs]
-                yield self.x[idx], self.y[idx]
-            else:
-                yield self.x[i * bs:(i + 1) * bs], self.y[i * bs:(i + 1) * bs]
+        for i in range(start, len(self)):
+            idx = order[i * bs:(i + 1) * bs] if self.shuffle else slice(i * bs, (i + 1) * bs)
+            yield self.features(self.x[idx]), self.y[idx]
+
+    def features(self, x):
+        """A batch as the model takes it: integer pixels divided by ``scale``."""
+        if self.scale is None:
+            return x
+        return self.backend.xp.divide(x, self.scale, dtype=self.dtype)
 
 
 __all__ = ["DataLoader", "check_data"]

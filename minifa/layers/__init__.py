@@ -1,7 +1,7 @@
 """Layers: each has ``forward(x)`` and ``backward(delta)``; a learning rule is
 the ``feedback`` a layer sends down."""
 
-from .activations import ReLU
+from .activations import ReLU, Tanh
 from .base import Layer, Parameter
 from .binary import (
     BinaryLinear,
@@ -43,6 +43,7 @@ __all__ = [
     "Parameter",
     "Radial",
     "ReLU",
+    "Tanh",
     "USFLinear",
     "WMLinear",
 ]

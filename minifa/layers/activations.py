@@ -21,3 +21,23 @@ class ReLU(Layer):
 
     def __repr__(self):
         return "ReLU()"
+
+
+class Tanh(Layer):
+    """h = tanh(z);  delta_z = delta_h * (1 - h^2)   (n, d) -> (n, d).
+
+    Saturating: its derivative vanishes for large |z|, which bounds rules
+    whose hidden signal never shrinks (DRTP).
+    """
+
+    derivative_expr = "(1 - h_{l}^2)"
+
+    def forward(self, z):
+        self.h = get_array_module(z).tanh(z)
+        return self.h
+
+    def bp_feedback(self, delta):
+        return delta * (1.0 - self.h * self.h)  # (n, d) * (n, d) -> (n, d)
+
+    def __repr__(self):
+        return "Tanh()"

@@ -1,0 +1,172 @@
+"""Whole training states in one ``.npz`` file, written atomically.
+
+A checkpoint holds every layer's parameters and feedback matrices, the
+optimizer's state, every random generator's state, the epoch and step, the
+rule and the architecture, the history so far and the minifa version. Arrays
+are stored as host NumPy arrays, so a file saved on CuPy loads on NumPy and
+the other way round; the rest is JSON. Nothing is pickled.
+
+Writes go to a hidden temporary file in the same folder, are flushed to disk,
+then renamed over the old checkpoint: a process killed mid-save leaves the
+previous checkpoint intact.
+"""
+
+import glob
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy
+
+from .errors import DataError
+
+FORMAT = 1
+FEEDBACK_STATE = ("B", "R")  # non-parameter arrays a rule keeps between steps
+
+
+def _layer_arrays(layer):
+    names = list(layer.param_names) + [n for n in FEEDBACK_STATE if n not in layer.param_names]
+    return {n: getattr(layer, n) for n in names if getattr(layer, n, None) is not None
+            and hasattr(getattr(layer, n), "shape")}
+
+
+def architecture(model):
+    """``[[class name, {array: shape}], ...]``: what a checkpoint must match."""
+    return [[type(layer).__name__, {n: list(a.shape) for n, a in _layer_arrays(layer).items()}]
+            for layer in model.layers]
+
+
+def _generators(model, loader):
+    """Every random generator training reads, by a stable name."""
+    found = {"loader": loader.rng}
+    for i, layer in enumerate(model.layers):
+        for name, value in vars(layer).items():
+            if isinstance(value, numpy.random.Generator):
+                found[f"layer{i}.{name}"] = value
+    return found
+
+
+def _optimizer_arrays(optimizer):
+    return {name: getattr(optimizer, name) for name in ("mu", "nu", "u")
+            if hasattr(optimizer, name)}
+
+
+def save(path, model, optimizer, loader, epoch, step, history, sums=None):
+    """Write the training state after ``step`` batches of ``epoch`` to ``path``.
+
+    ``sums`` are the epoch's running (loss, correct) totals when mid-epoch.
+    """
+    from . import __version__
+
+    backend = loader.backend
+    arrays = {}
+    for i, layer in enumerate(model.layers):
+        for name, a in _layer_arrays(layer).items():
+            arrays[f"layer{i}.{name}"] = backend.to_host(a)
+    for name, a in _optimizer_arrays(optimizer).items():
+        arrays[f"optimizer.{name}"] = backend.to_host(a)
+    if sums is not None:
+        for name, value in zip(("loss_sum", "correct_sum"), sums):
+            arrays[f"epoch.{name}"] = numpy.asarray(
+                backend.to_host(value) if hasattr(value, "shape") else value)
+    meta = {
+        "format": FORMAT,
+        "minifa": __version__,
+        "rule": getattr(model, "rule", None),
+        "architecture": architecture(model),
+        "dtype": model.dtype.name,
+        "optimizer": {"class": type(optimizer).__name__, "t": optimizer.t},
+        "epoch": int(epoch),
+        "step": int(step),
+        "steps_per_epoch": len(loader),
+        "rng": {name: g.bit_generator.state for name, g in _generators(model, loader).items()},
+        "loader_epoch_rng": getattr(loader, "epoch_rng_state", None),
+        "history": history,
+    }
+    arrays["meta"] = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
+    _write_atomically(path, arrays)
+
+
+def _write_atomically(path, arrays):
+    path = os.path.abspath(path)
+    folder, name = os.path.split(path)
+    for stale in glob.glob(os.path.join(folder, f".{name}.tmp-*")):  # left by a killed save
+        os.unlink(stale)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            numpy.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read(path):
+    """``(meta, arrays)`` from a checkpoint file; DataError if it is not a sound one."""
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+        with numpy.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except FileNotFoundError:
+        raise DataError(f"checkpoint {path} does not exist; train without --resume first") \
+            from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+        raise DataError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__}); "
+                        "delete it, or resume from another one") from None
+    if meta.get("format") != FORMAT:
+        raise DataError(f"checkpoint {path} has format {meta.get('format')!r}, this minifa "
+                        f"reads format {FORMAT}")
+    return meta, arrays
+
+
+def load(path, model, optimizer, loader):
+    """Restore a training state saved by ``save`` into ``model``, ``optimizer`` and
+    ``loader`` (in place, on their backend). Returns the meta dict."""
+    meta, arrays = read(path)
+    _check_match(path, meta, model, optimizer, loader)
+    backend = loader.backend
+    for i, layer in enumerate(model.layers):
+        for name, a in _layer_arrays(layer).items():
+            a[...] = backend.asarray(arrays[f"layer{i}.{name}"])  # in place: views stay views
+    for name, a in _optimizer_arrays(optimizer).items():
+        a[...] = backend.asarray(arrays[f"optimizer.{name}"])
+    optimizer.t = meta["optimizer"]["t"]
+    for name, g in _generators(model, loader).items():
+        g.bit_generator.state = meta["rng"][name]
+    if meta["step"] % meta["steps_per_epoch"]:  # mid-epoch: replay this epoch's shuffle
+        loader.rng.bit_generator.state = meta["loader_epoch_rng"]
+        meta["sums"] = tuple(backend.asarray(arrays[f"epoch.{n}"])
+                             for n in ("loss_sum", "correct_sum"))
+    return meta
+
+
+def _check_match(path, meta, model, optimizer, loader):
+    rule = getattr(model, "rule", None)
+    if meta["rule"] != rule:
+        raise DataError(f"checkpoint {path} was saved under rule {meta['rule']!r}, this model "
+                        f"uses {rule!r}: pass the same --rule")
+    saved, here = meta["architecture"], architecture(model)
+    if saved != here:
+        where = next((i for i, (a, b) in enumerate(zip(saved, here)) if a != b),
+                     min(len(saved), len(here)))
+        got = saved[where] if where < len(saved) else "nothing"
+        want = here[where] if where < len(here) else "nothing"
+        raise DataError(f"checkpoint {path} holds a different architecture: layer {where} is "
+                        f"{got} there but {want} here; build the same model to resume")
+    if meta["dtype"] != model.dtype.name:
+        raise DataError(f"checkpoint {path} is {meta['dtype']}, this model "
+                        f"{model.dtype.name}: pass the same --dtype")
+    if meta["optimizer"]["class"] != type(optimizer).__name__:
+        raise DataError(f"checkpoint {path} was trained with {meta['optimizer']['class']}, not "
+                        f"{type(optimizer).__name__}")
+    if meta["steps_per_epoch"] != len(loader):
+        raise DataError(f"checkpoint {path} has {meta['steps_per_epoch']} steps per epoch, this "
+                        f"data loader {len(loader)}: use the same data and --batch-size")
