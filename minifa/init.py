@@ -19,9 +19,18 @@ forward weights a seed produces.
 """
 
 
+def check_seed(seed):
+    """A seed must be a non-negative integer (what numpy.random.SeedSequence takes)."""
+    from .errors import InputError
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, numpy.integer)) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def streams(seed=0):
     """``Streams(weights, feedback, shuffle, noise)`` spawned from ``seed``."""
-    children = numpy.random.SeedSequence(seed).spawn(len(Streams._fields))
+    children = numpy.random.SeedSequence(check_seed(seed)).spawn(len(Streams._fields))
     return Streams(*(numpy.random.default_rng(s) for s in children))
 
 
@@ -29,14 +38,17 @@ def as_rng(rng, default_seed):
     """A Generator from a Generator, an int seed, or None (``default_seed``)."""
     if isinstance(rng, numpy.random.Generator):
         return rng
-    return numpy.random.default_rng(default_seed if rng is None else rng)
+    return numpy.random.default_rng(default_seed if rng is None else check_seed(rng))
 
 
 def check_dtype(dtype):
     """The numpy dtype for ``"float32"`` or ``"float64"``; anything else is an error."""
     from .errors import InputError
 
-    name = numpy.dtype(dtype).name if dtype is not None else "float32"
+    try:
+        name = numpy.dtype(dtype).name if dtype is not None else "float32"
+    except TypeError:
+        name = str(dtype)
     if name not in DTYPES:
         raise InputError(f"dtype {name!r} is not supported: use one of {', '.join(DTYPES)}")
     return numpy.dtype(name)

@@ -1,6 +1,7 @@
 """Losses: ``forward(z, y)`` returns a 0-d array, ``backward()`` the delta at z."""
 
 from .backend import get_array_module
+from .errors import InputError
 
 
 class SoftmaxCrossEntropy:
@@ -18,6 +19,7 @@ class SoftmaxCrossEntropy:
 
     def forward(self, z, y):
         xp = get_array_module(z, y)
+        check_logits(z, y)
         n = z.shape[0]
         if self.rows is None or self.rows.shape[0] != n or not isinstance(self.rows, type(z)):
             self.rows = xp.arange(n)  # row indices for picking z_n[y_n]; kept between calls
@@ -26,7 +28,12 @@ class SoftmaxCrossEntropy:
         s = p.sum(axis=1)  # (n,)
         p /= s[:, None]  # softmax(z)
         self.p, self.y = p, y
-        return (xp.log(s) - z[self.rows, y]).sum() * (1.0 / n)
+        try:
+            z_y = z[self.rows, y]  # (n,)
+        except IndexError:
+            raise InputError(f"labels reach past the {z.shape[1]} outputs: labels must be "
+                             f"0..{z.shape[1] - 1}") from None
+        return ((xp.log(s) - z_y) * (1.0 / n)).sum()  # divided first: no overflow in the sum
 
     def backward(self):
         e = self.p.copy()
@@ -36,3 +43,16 @@ class SoftmaxCrossEntropy:
 
     def __repr__(self):
         return "SoftmaxCrossEntropy()"
+
+
+def check_logits(z, y):
+    """Shapes and dtypes of a loss's input (Python-side only: no sync). The label
+    range is checked where data enters, by ``check_data``."""
+    if z.ndim != 2 or z.shape[1] < 1:
+        raise InputError(f"the loss expects logits of shape (batch, classes), got "
+                         f"{tuple(z.shape)}")
+    if y.ndim != 1 or y.shape[0] != z.shape[0]:
+        raise InputError(f"the loss expects {z.shape[0]} integer labels of shape "
+                         f"({z.shape[0]},), got shape {tuple(y.shape)}")
+    if y.dtype.kind not in "iu":
+        raise InputError(f"labels are {y.dtype.name}; they must be integers")

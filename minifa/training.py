@@ -18,7 +18,7 @@ import pandas
 from . import checkpoint as ckpt
 from .backend import get_array_module
 from .data.loader import DataLoader, check_data
-from .errors import TrainingStopped
+from .errors import InputError, TrainingStopped
 from .losses import SoftmaxCrossEntropy
 
 COLUMNS = ["epoch", "loss_train", "loss_test", "acc_train", "acc_test", "seconds"]
@@ -36,6 +36,7 @@ def train_step(model, loss, optimizer, x, y):
 def evaluate(model, x, y, loss=None, batch_size=1000):
     """Mean loss and accuracy of ``model`` on ``(x, y)`` as Python floats (a sync)."""
     loss = loss or SoftmaxCrossEntropy()
+    check_data(x, y, model.n_in, model.n_out, "evaluation data")
     loader = DataLoader(x, y, batch_size=min(batch_size, x.shape[0]), shuffle=False,
                         drop_last=False)
     total_loss = correct = 0
@@ -113,7 +114,7 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
     loss = loss or SoftmaxCrossEntropy()
     epochs = int(epochs)
     if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+        raise InputError(f"epochs must be at least 1, got {epochs}")
     check_data(train_loader.x, train_loader.y, model.n_in, model.n_out, "training data",
                integer_x=train_loader.scale is not None)
     if test is not None:

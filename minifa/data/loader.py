@@ -1,5 +1,7 @@
 """Minibatches: a seeded shuffle per epoch, drawn on the host, gathered on the device."""
 
+import math
+
 from ..backend import backend_of, get_backend
 from ..errors import InputError
 from ..init import as_rng, check_dtype
@@ -83,6 +85,9 @@ class DataLoader:
             )
         self.x, self.y = x, y
         self.scale = None if scale is None else float(scale)
+        if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
+            raise InputError(f"DataLoader: scale must be a positive finite number (e.g. 255), "
+                             f"got {scale}")
         self.dtype = check_dtype(dtype)
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)

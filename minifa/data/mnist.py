@@ -63,9 +63,13 @@ def read_idx(path):
     try:
         with open(path, "rb") as raw:
             is_gzip = raw.read(2) == b"\x1f\x8b"  # by content: names and extensions lie
+            size = os.fstat(raw.fileno()).st_size
+            if is_gzip and size >= 4:  # gzip's trailer holds the stream's size mod 2^32
+                raw.seek(-4, os.SEEK_END)
+                size = struct.unpack("<I", raw.read(4))[0]
             raw.seek(0)
             with gzip.GzipFile(fileobj=raw) if is_gzip else raw as f:
-                return _read_idx_stream(f, path)
+                return _read_idx_stream(f, path, size, is_gzip)
     except DataError:
         raise
     except (OSError, EOFError, zlib.error) as e:
@@ -74,7 +78,9 @@ def read_idx(path):
         raise DataError(f"{path}: {what} ({detail}); {_FIX}") from e
 
 
-def _read_idx_stream(f, path):
+def _read_idx_stream(f, path, size, is_gzip):
+    """Parse the IDX stream ``f`` whose whole length is ``size`` (mod 2^32 for gzip)."""
+
     def fail(problem):
         return DataError(f"{path}: {problem}; {_FIX}")
 
@@ -91,6 +97,14 @@ def _read_idx_stream(f, path):
         raise fail("truncated header")
     dims = struct.unpack(f">{ndim}I", dims_bytes)
     n = math.prod(dims)
+    # Never allocate what a damaged header claims: check it against the file first.
+    held = size - 4 - 4 * ndim
+    if not is_gzip and n > held:
+        raise fail(f"truncated: expected {n} bytes of data, found {max(held, 0)}")
+    if (is_gzip and (n - held) % 2**32) or n > 2**34:
+        if 0 <= n < held:
+            raise fail(f"{held - n} trailing bytes after the expected {n} bytes of data")
+        raise fail(f"truncated or corrupt: expected {n} bytes of data, found {max(held, 0)}")
     # Fill one preallocated buffer so the big image file never exists twice in memory.
     out = numpy.empty(n, dtype=numpy.uint8)
     view, got = memoryview(out), 0

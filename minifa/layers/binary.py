@@ -8,6 +8,7 @@ draw and one host-to-device copy per forward pass of a stochastic layer.
 """
 
 from ..backend import backend_of, get_array_module
+from ..errors import InputError
 from ..init import as_rng
 from .base import Layer
 from .linear import Linear, check_input
@@ -85,6 +86,11 @@ class BinaryLinear(Linear):
         return f"BinaryLinear({self.n_in}, {self.n_out}{extra})"
 
 
+def _check_float(layer, z):
+    if z.dtype.name not in ("float32", "float64"):
+        raise InputError(f"{layer!r} expects float32 or float64 input, got {z.dtype.name}")
+
+
 def _sign(z):
     """sign(z) in {-1, +1} with sign(0) = +1, in z's dtype."""
     h = (z >= 0).astype(z.dtype)  # 1[z >= 0]
@@ -109,6 +115,7 @@ class SignSTE(Layer):
         self.clip = None if clip is None else float(clip)
 
     def forward(self, z):
+        _check_float(self, z)
         self.z = z
         return _sign(z)  # (n, d) -> (n, d)
 
@@ -136,6 +143,7 @@ class StochasticSignSTE(SignSTE):
         self.rng = as_rng(rng, 3)
 
     def forward(self, z):
+        _check_float(self, z)
         self.z = z
         u = backend_of(z).asarray(self.rng.random(z.shape, dtype=z.dtype))  # U[0, 1)
         p = z + 1.0

@@ -7,6 +7,7 @@ input values one output pixel sees, in the order of ``W.reshape(c_out, -1)``.
 """
 
 import math
+import numbers
 
 from ..backend import get_array_module, get_backend
 from ..errors import InputError
@@ -47,7 +48,12 @@ class Conv2d(Layer):
 
     def __init__(self, c_in, c_out, kernel_size, stride=1, padding=0, *, rng=None,
                  dtype="float32", backend=None):
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        pair = (kernel_size,) * 2 if isinstance(kernel_size, numbers.Integral) else \
+            tuple(kernel_size)
+        if len(pair) != 2:
+            raise InputError(f"Conv2d: kernel_size is one size or (height, width), "
+                             f"got {kernel_size!r}")
+        kh, kw = pair
         self.c_in, self.c_out, self.kh, self.kw = int(c_in), int(c_out), int(kh), int(kw)
         self.stride, self.padding = int(stride), int(padding)
         if min(self.c_in, self.c_out, self.kh, self.kw, self.stride) < 1 or self.padding < 0:
@@ -191,6 +197,7 @@ class MaxPool2d(Layer):
 
     def forward(self, x):
         k = self.k
+        get_array_module(x)  # a BackendError for anything that is not an array
         if x.ndim != 4 or x.shape[2] % k or x.shape[3] % k:
             raise InputError(f"{self!r} expects (batch, channels, h, w) input with h and w "
                              f"divisible by {k}, got {tuple(x.shape)}: crop or pad the images")
@@ -225,6 +232,9 @@ class Flatten(Layer):
     """(n, c, h, w) -> (n, c*h*w); the delta goes back to (n, c, h, w)."""
 
     def forward(self, x):
+        get_array_module(x)  # a BackendError for anything that is not an array
+        if x.ndim < 2:
+            raise InputError(f"Flatten expects (batch, ...) input, got shape {tuple(x.shape)}")
         self.x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
@@ -245,10 +255,11 @@ class Reshape(Layer):
     def __init__(self, shape):
         self.shape = tuple(int(s) for s in shape)
         self.n_in = math.prod(self.shape)
-        if not self.shape or self.n_in < 1:
+        if not self.shape or min(self.shape) < 1:
             raise InputError(f"Reshape({shape}): give a non-empty shape of positive sizes")
 
     def forward(self, x):
+        get_array_module(x)  # a BackendError for anything that is not an array
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise InputError(f"{self!r} expects input of shape (batch, {self.n_in}), got "
                              f"{tuple(x.shape)}: pass the images as flat rows")
