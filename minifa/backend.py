@@ -25,12 +25,14 @@ class Backend:
     every array function the engine calls.
     """
 
-    def __init__(self, name, xp, array_types, to_host, synchronize=None):
+    def __init__(self, name, xp, array_types, to_host, synchronize=None, compile_kernel=None):
         self.name = name
         self.xp = xp
         self.array_types = tuple(array_types)
         self._to_host = to_host
         self._synchronize = synchronize
+        self._compile_kernel = compile_kernel
+        self._kernels = {}
 
     def __repr__(self):
         return f"Backend({self.name!r})"
@@ -55,6 +57,17 @@ class Backend:
         """Wait for queued device work (a no-op on NumPy); used only for timing."""
         if self._synchronize is not None:
             self._synchronize()
+
+    def elementwise(self, in_params, out_params, operation, name):
+        """One fused elementwise kernel (CuPy's ``ElementwiseKernel``) for a chain
+        that would otherwise launch a kernel per operation, or None where the
+        backend has no such thing (NumPy): callers then run the plain array code,
+        which stays the reference the fused form is tested against."""
+        if self._compile_kernel is None:
+            return None
+        if name not in self._kernels:
+            self._kernels[name] = self._compile_kernel(in_params, out_params, operation, name)
+        return self._kernels[name]
 
     def check(self, a, what="array"):
         """Raise BackendError unless ``a`` lives on this backend."""
@@ -96,7 +109,8 @@ def _cupy_backend():
         cupy,
         (cupy.ndarray,),
         cupy.asnumpy,
-        cupy.cuda.get_current_stream().synchronize,
+        lambda: cupy.cuda.get_current_stream().synchronize(),
+        cupy.ElementwiseKernel,
     )
 
 

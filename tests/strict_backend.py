@@ -4,14 +4,16 @@
 (``numpy.asarray(a)`` raises, as CuPy does) and refuses to meet NumPy arrays
 or NumPy scalars in any operation. Reading a value back to the host
 (``float``, ``int``, ``bool``, ``item``) is allowed but counted in
-``SYNCS``, so tests can prove that a batch loop never syncs.
+``SYNCS["count"]``, so tests can prove that a batch loop never syncs; the
+explicit copies are counted too, host to device in ``SYNCS["to_device"]`` and
+back in ``SYNCS["to_host"]``.
 """
 
 import numpy
 
 from minifa import backend as backend_module
 
-SYNCS = {"count": 0}
+SYNCS = {"count": 0, "to_device": 0, "to_host": 0}
 
 
 def _reject(obj):
@@ -144,6 +146,7 @@ class StrictModule:
     def asarray(self, a, dtype=None):  # the explicit host -> device copy
         if isinstance(a, StrictArray):
             return a if dtype is None else StrictArray(a.a.astype(dtype))
+        SYNCS["to_device"] += 1
         return StrictArray(numpy.array(a, dtype=dtype))
 
     def __getattr__(self, name):
@@ -157,10 +160,13 @@ class StrictModule:
         return call
 
 
+def _to_host(a):
+    SYNCS["to_host"] += 1
+    return a.a.copy()
+
+
 def _factory():
-    return backend_module.Backend(
-        "strict", StrictModule(), (StrictArray,), lambda a: a.a.copy()
-    )
+    return backend_module.Backend("strict", StrictModule(), (StrictArray,), _to_host)
 
 
 def install():

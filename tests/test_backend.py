@@ -148,3 +148,65 @@ def test_numpy_cupy_parity():
         results.append([backend.to_host(p.value) for p in model.parameters()])
     for a, b in zip(*results):
         numpy.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "kp", "usf", "frsf"])
+def test_batch_loop_copies_nothing_between_host_and_device(strict, rule):
+    """Data on the device, one permutation copied per epoch, no other transfer or sync."""
+    counts = []
+    for n in (128, 512):
+        rng = numpy.random.default_rng(0)
+        x, y = rng.integers(0, 256, (n, 12), dtype=numpy.uint8), rng.integers(0, 3, n)
+        model = minifa.mlp([12, 8, 3], rule=rule, seed=0, backend=strict)
+        loader = minifa.DataLoader(x, y, batch_size=16, backend=strict, scale=255)
+        opt = minifa.Adam(model.parameters())
+        loss = minifa.SoftmaxCrossEntropy()
+        SYNCS.update(count=0, to_device=0, to_host=0)
+        for _ in range(2):
+            for xb, yb in loader:
+                minifa.train_step(model, loss, opt, xb, yb)
+        counts.append(dict(SYNCS))
+    assert counts[0] == counts[1] == {"count": 0, "to_device": 2, "to_host": 0}
+
+
+def test_numpy_and_strict_backends_run_the_plain_array_code(strict):
+    for backend in (B.get_backend("numpy"), strict):
+        assert backend.elementwise("T x", "T y", "y = x;", "copy") is None
+        model = minifa.mlp([4, 3], rule="fa", seed=0, backend=backend)
+        assert minifa.Adam(model.parameters()).fused is None
+
+
+@cupy_gpu
+def test_fused_gpu_kernels_equal_the_plain_array_code():
+    """Adam, ReLU backward and softmax-CE backward: one kernel each on CuPy, checked
+    against the plain array code they replace, on the same device."""
+    try:
+        cp = B.get_backend("cupy")
+    except minifa.BackendError as exc:
+        pytest.skip(str(exc))
+    rng = numpy.random.default_rng(0)
+    for dtype in ("float32", "float64"):
+        model = minifa.mlp([30, 20, 5], rule="fa", seed=0, dtype=dtype, backend=cp)
+        opt = minifa.Adam(model.parameters())
+        assert opt.fused is not None
+        twin = [cp.xp.array(a) for a in (opt.w, opt.mu, opt.nu)]
+        for t in range(1, 4):
+            opt.g[...] = cp.asarray(rng.standard_normal(opt.g.shape).astype(dtype))
+            w, mu, nu = twin
+            k_t, eps_t = 1e-3 * t, 1e-8 * t
+            opt.fused(opt.g, opt.b1, opt.b2, k_t, eps_t, opt.w, opt.mu, opt.nu)
+            opt.plain_step(w, opt.g, mu, nu, cp.xp.empty_like(w), opt.b1, opt.b2, k_t, eps_t)
+            for a, b in zip((opt.w, opt.mu, opt.nu), twin):
+                numpy.testing.assert_allclose(cp.to_host(a), cp.to_host(b), rtol=1e-5)
+        relu = minifa.ReLU()
+        z = cp.asarray(rng.standard_normal((7, 9)).astype(dtype))
+        delta = cp.asarray(rng.standard_normal((7, 9)).astype(dtype))
+        relu.forward(z)
+        numpy.testing.assert_array_equal(cp.to_host(relu.bp_feedback(delta)),
+                                         cp.to_host(delta * (z > 0)))
+        loss = minifa.SoftmaxCrossEntropy()
+        y = cp.asarray(rng.integers(0, 9, 7))
+        loss.forward(z, y)
+        expected = cp.to_host(loss.p).copy()
+        expected[numpy.arange(7), cp.to_host(y)] -= 1
+        numpy.testing.assert_allclose(cp.to_host(loss.backward()), expected / 7, rtol=1e-6)
