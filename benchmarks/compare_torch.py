@@ -27,7 +27,7 @@ contestant alone in its own subprocess (imports, MNIST load, one epoch).
 ``--scaling`` instead prints the cost per sample of minifa (and torch-tuned,
 for reference) at batch sizes 64-4096 (784-128-64-10) and hidden widths
 128-2048 (784-H-H/2-10, batch 64), each timed on 20,480 samples (about a
-third of an epoch, median of 3 runs) and extrapolated to seconds per epoch.
+third of an epoch, fastest of 3 runs) and extrapolated to seconds per epoch.
 
     python benchmarks/compare_torch.py --data-dir ../shared/data/mnist
     python benchmarks/compare_torch.py --data-dir DIR --epochs 10 --only minifa torch-tuned
@@ -42,9 +42,9 @@ Caveat: run it on an otherwise idle machine. NumPy's BLAS and PyTorch each
 start a thread per core; two such processes on the same cores slow each other
 down far more than twice (PyTorch's OpenMP threads suffer most: one epoch of
 torch-default took 12 s instead of 1 s beside a single-threaded job on a
-2-core machine), and any other load skews the ratios. The CPU use just
-before the run and the load average are printed with the results, with a
-warning when the CPUs were not idle.
+2-core machine), and any other load skews the ratios. The share of the CPUs
+that other processes used during the timing is printed with the results,
+with a warning above 5%.
 """
 
 import argparse
@@ -425,6 +425,7 @@ def time_epochs(runs, epochs):
     seconds = {run.name: [] for run in runs}
     losses = {}
     for r in range(epochs):
+        others = OtherLoad()
         order = runs[r % len(runs):] + runs[:r % len(runs)]
         for run in order:
             gc.collect()
@@ -432,7 +433,8 @@ def time_epochs(runs, epochs):
             seconds[run.name].append(s)
             losses[run.name] = loss
         log(f"round {r + 1}/{epochs}: " +
-            ", ".join(f"{run.name} {seconds[run.name][-1]:.3f} s" for run in runs))
+            ", ".join(f"{run.name} {seconds[run.name][-1]:.3f} s" for run in runs) +
+            f" (other processes: {others.percent()}% of the CPUs)")
     return warmup, seconds, losses
 
 
@@ -471,36 +473,44 @@ def versions():
     return out
 
 
-def cpu_busy(seconds=1.0):
-    """Percent of all CPUs busy (not idle or waiting on I/O) over ``seconds``, from
-    /proc/stat; None where there is none. Taken while this process sleeps, so it
-    is everyone else's load, now (the load average trails by minutes)."""
+class OtherLoad:
+    """CPU time that other processes used while this one ran, in percent of all
+    CPUs: /proc/stat's busy time (steal included) minus this process's own."""
 
+    def __init__(self):
+        self.start = self.sample()
+
+    @staticmethod
     def sample():
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-        return sum(values), values[3] + values[4]  # total, idle + iowait
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:9]]
+            busy = (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # less idle, iowait
+        except (OSError, ValueError, IndexError):
+            return None
+        own = os.times()
+        return time.perf_counter(), busy, own.user + own.system
 
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    total = total1 - total0
-    return round(100.0 * (1.0 - (idle1 - idle0) / total), 1) if total > 0 else None
+    def percent(self):
+        end = self.sample()
+        if self.start is None or end is None:
+            return None
+        wall = end[0] - self.start[0]
+        others = (end[1] - self.start[1]) - (end[2] - self.start[2])
+        return round(max(0.0, 100.0 * others / (wall * (os.cpu_count() or 1))), 1)
 
 
 def machine():
     return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-            "load_average": [round(v, 2) for v in os.getloadavg()],
-            "cpu_busy_before_pct": cpu_busy()}
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
 
 
 def main_table(args, ds, names, notes):
     runs = [make(name, ds, args.threads) for name in names]
     steps = runs[0].steps_per_epoch
+    others = OtherLoad()
     warmup, seconds, losses = time_epochs(runs, args.epochs)
+    others = others.percent()
     load_end = [round(v, 2) for v in os.getloadavg()]
     memory = {}
     if not args.no_memory:
@@ -524,7 +534,8 @@ def main_table(args, ds, names, notes):
             "last_epoch_loss": losses[name],
             "memory": memory.get(name),
         })
-    return {"rows": rows, "steps_per_epoch": steps, "load_average_end": load_end}
+    return {"rows": rows, "steps_per_epoch": steps, "load_average_end": load_end,
+            "others_cpu_pct": others}
 
 
 def print_main(report):
@@ -574,20 +585,20 @@ def print_main(report):
 
 def print_machine(report, table):
     m = report["machine"]
-    busy = m["cpu_busy_before_pct"]
-    busy = "unknown" if busy is None else f"{busy:.0f}%"
-    print(f"machine: {m['cpus']} CPUs, {busy} busy just before; load average "
+    print(f"machine: {m['cpus']} CPUs; load average "
           f"{' '.join(map(str, m['load_average']))} at start, "
           f"{' '.join(map(str, table['load_average_end']))} at end")
+    others = table["others_cpu_pct"]
+    if others is not None:
+        print(f"other processes used {others:.0f}% of the CPUs while this one was timing")
+        if others > 5:
+            print("warning: the machine was not idle: these times are likely skewed; "
+                  "rerun when it is")
 
 
 def print_notes(report):
     for note in report["notes"]:
         print(f"note: {note}")
-    busy = report["machine"]["cpu_busy_before_pct"]
-    if busy is not None and busy > 10:
-        print(f"warning: the CPUs were {busy:.0f}% busy in the second before the run: "
-              "something else is running, so these times are likely skewed")
 
 
 def print_parity(report):
@@ -608,7 +619,9 @@ def scaling_table(args, ds, names):
               [(BATCH_SIZE, h) for h in SCALING_WIDTHS if h != 128]
     names = [n for n in names if n in ("minifa", "torch-tuned")]
     rows = []
+    others = OtherLoad()
     for bs, width in configs:
+        cell = OtherLoad()
         sizes = [784, width, width // 2, 10]
         runs = [make(name, ds, args.threads, sizes, bs) for name in names]
         steps = SCALING_SAMPLES // bs
@@ -621,19 +634,23 @@ def scaling_table(args, ds, names):
                 seconds[run.name].append(run.run(steps)[0])
         epoch_samples = ds.x_train.shape[0] // bs * bs
         for run in runs:
-            us = statistics.median(seconds[run.name]) / (steps * bs) * 1e6
+            us = min(seconds[run.name]) / (steps * bs) * 1e6
             rows.append({"name": run.name, "batch_size": bs, "sizes": sizes, "steps": steps,
-                         "us_per_sample": us, "epoch_s": us * epoch_samples / 1e6})
+                         "runs_s": seconds[run.name], "us_per_sample": us,
+                         "epoch_s": us * epoch_samples / 1e6})
         log(f"batch {bs}, width {width}: " + ", ".join(
-            f"{r['name']} {r['us_per_sample']:.2f} us/sample" for r in rows[-len(runs):]))
+            f"{r['name']} {r['us_per_sample']:.2f} us/sample" for r in rows[-len(runs):]) +
+            f" (other processes: {cell.percent()}% of the CPUs)")
     return {"rows": rows, "samples": SCALING_SAMPLES, "repeats": SCALING_REPEATS,
-            "load_average_end": [round(v, 2) for v in os.getloadavg()]}
+            "load_average_end": [round(v, 2) for v in os.getloadavg()],
+            "others_cpu_pct": others.percent()}
 
 
 def print_scaling(report):
     table = report["scaling"]
     print(f"scaling: cost per sample, FA MLP 784-H-H/2-10, Adam lr {LR:g}, float32")
-    print(f"each cell: median of {table['repeats']} runs of {table['samples']} samples "
+    print(f"each cell: the fastest of {table['repeats']} interleaved runs of "
+          f"{table['samples']} samples "
           f"({table['samples'] / report['train_size']:.0%} of an epoch) after an untimed "
           f"warm-up; s/epoch extrapolates to "
           f"{report['train_size']} samples")
