@@ -26,11 +26,14 @@ def run_rule(rule, ds, args, diagnostics=True):
     model = minifa.mlp(SIZES, rule=rule, seed=args.seed)
     opt = minifa.Adam(model.parameters(), weight_decay=0.1 if rule == "kp" else 0.0)
     loader = minifa.DataLoader(ds.x_train, ds.y_train, seed=minifa.streams(args.seed).shuffle)
-    diag = minifa.Diagnostics(ds.x_test[:1000], ds.y_test[:1000]) if diagnostics else None
+    # ten records an epoch (and one before training) for the figures
+    every = max(1, len(loader) // 10)
+    diag = minifa.Diagnostics(ds.x_test[:1000], ds.y_test[:1000], every=every) \
+        if diagnostics else None
     history = minifa.train(model, opt, loader, epochs=args.epochs, test=(ds.x_test, ds.y_test),
                            diagnostics=diag)
     history.insert(0, "rule", rule)
-    return history, diag
+    return history, diag, len(loader)
 
 
 def main(argv=None):
@@ -53,15 +56,23 @@ def main(argv=None):
     print(f"data: {ds.source}")
     angles = ["delta_angle_1", "delta_angle_2", "weight_angle_2", "weight_angle_3"]
     for rule in ("fa", "kp", "dfa"):
-        history, diag = run_rule(rule, ds, args)
+        history, diag, steps = run_rule(rule, ds, args)
         shown = [c for c in angles if history[c].notna().any()]
         print(f"\n{rule}: test accuracy and angles (degrees) per epoch")
         print(history[["epoch", "acc_test", *shown]].round(4).to_string(index=False))
-        per_epoch = diag.seconds / args.epochs
-        print(f"diagnostics: {per_epoch:.3f} s per record vs {history['seconds'].median():.3f} "
-              f"s per training epoch ({100 * per_epoch / history['seconds'].median():.1f}%)")
+        start = diag.frame().query("step == 0").set_index("layer")
+        print("before training: delta angles " + ", ".join(
+            f"layer {k}: {v:.1f}" for k, v in start["delta_angle"].items()) +
+            "; weight angles " + ", ".join(f"layer {k}: {v:.1f}" for k, v in
+                                           start["weight_angle"].dropna().items()))
+        n_records = len(diag.frame()) // len(start)
+        per_record, epoch_s = diag.seconds / n_records, history["seconds"].median()
+        print(f"diagnostics: {per_record:.4f} s per record ({n_records} records) vs "
+              f"{epoch_s:.3f} s per training epoch: {100 * per_record / epoch_s:.1f}% of an "
+              "epoch when recorded once per epoch")
         title = f"{rule.upper()}, {ds.name}"
-        plots.alignment(history, os.path.join(args.out, f"{rule}-alignment.png"), title)
+        plots.alignment(history, os.path.join(args.out, f"{rule}-alignment.png"), title,
+                        records=diag.frame(), steps_per_epoch=steps)
         if rule == "fa":
             plots.learning_curves(history, os.path.join(args.out, "fa-curves.png"), title)
     if args.compare_csv:

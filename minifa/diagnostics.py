@@ -120,8 +120,8 @@ def _diagnose(model, x, y):
 class Diagnostics:
     """Records ``diagnose`` on a fixed minibatch during ``train``.
 
-    ``Diagnostics(x, y)`` records once per epoch, after its last step;
-    ``every=N`` also every N steps. ``frame()`` gives the tidy table (one row
+    ``Diagnostics(x, y)`` records before the first step and after each
+    epoch's last step; ``every=N`` also every N steps. ``frame()`` gives the tidy table (one row
     per record and layer); ``train`` adds the per-epoch values to its history
     as ``<metric>_<layer>`` columns. ``seconds`` is the time spent here, which
     ``train`` leaves out of the epoch's time.

@@ -40,6 +40,16 @@ def _layers(history, metric):
     return sorted(found, key=lambda c: int(c[len(prefix):]))
 
 
+def _series(history, metric, records, steps_per_epoch):
+    """(layer, x, angles) per layer, from the history or from the records."""
+    if records is None:
+        for column in _layers(history, metric):
+            yield column.rsplit("_", 1)[1], history["epoch"], history[column]
+        return
+    for layer, rows in records.groupby("layer"):
+        yield layer, rows["epoch"] - 1 + rows["step"] / steps_per_epoch, rows[metric]
+
+
 def learning_curves(history, path, title=None):
     """Loss and accuracy, train and test, per epoch."""
     plt = _pyplot()
@@ -57,16 +67,20 @@ def learning_curves(history, path, title=None):
     _save(fig, path)
 
 
-def alignment(history, path, title=None):
-    """Per layer: the angle between the rule's delta and BP's, and between W.T and B."""
+def alignment(history, path, title=None, records=None, steps_per_epoch=None):
+    """Per layer: the angle between the rule's delta and BP's, and between W.T and B.
+
+    From the history's per-epoch columns, or, given ``records`` (a
+    ``Diagnostics.frame()``) and ``steps_per_epoch``, from every record,
+    placed at fractional epochs (0 = before training)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
     for ax, metric, label in ((axes[0], "delta_angle", "delta vs BP delta"),
                               (axes[1], "weight_angle", "W.T vs B")):
-        for i, column in enumerate(_layers(history, metric)):
-            if history[column].notna().any():
-                layer = column.rsplit("_", 1)[1]
-                ax.plot(history["epoch"], history[column], "o-", ms=3,
+        for i, (layer, x, angles) in enumerate(_series(history, metric, records,
+                                                        steps_per_epoch)):
+            if angles.notna().any():
+                ax.plot(x, angles, "o-", ms=2 if records is not None else 3,
                         color=LAYER_COLOURS[i % len(LAYER_COLOURS)], label=f"layer {layer}")
         ax.axhline(90, color="grey", lw=0.8, ls=":")
         ax.set(xlabel="epoch", title=label, ylim=(0, 100))

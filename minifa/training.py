@@ -134,6 +134,8 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
         if checkpoint:
             ckpt.save(checkpoint, model, optimizer, train_loader, epoch, step, rows, sums)
 
+    if diagnostics is not None and first_epoch == 1 and first_step == 0:
+        diagnostics.record(model, 1, 0)  # the starting point: random feedback, ~90 degrees
     with _ctrl_c_flag() as ctrl_c:
         for epoch in range(first_epoch, epochs + 1):
             start_step = first_step if epoch == first_epoch else 0

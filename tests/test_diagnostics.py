@@ -85,7 +85,7 @@ def test_diagnostics_do_not_change_training(rule):
         numpy.testing.assert_array_equal(a, b)
     assert "delta_angle_2" in diag.columns and "weight_angle_3" in diag.columns
     frame = d.frame()
-    assert sorted(frame["step"].unique()) == [3, 6, 9, 12, 15, 16]
+    assert sorted(frame["step"].unique()) == [0, 3, 6, 9, 12, 15, 16]
     assert set(frame["layer"]) == {1, 2, 3}
 
 

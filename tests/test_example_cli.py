@@ -60,6 +60,8 @@ def test_missing_files_and_failed_download_leave_nothing(cli, capsys, monkeypatc
     monkeypatch.setattr(mnist, "MIRRORS", ("http://127.0.0.1:9/",))
     fails_with(cli, capsys, ["--data-dir", str(tmp_path)], "download failed")
     assert list(tmp_path.iterdir()) == []
+    fails_with(cli, capsys, ["--data-dir", str(tmp_path / "new" / "mnist")], "download failed")
+    assert list(tmp_path.iterdir()) == []  # not even the folders it made for the download
 
 
 def test_truncated_idx_file(cli, capsys, tmp_path):
@@ -77,7 +79,7 @@ def test_csv_folder_missing_fails_before_training(cli, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["--epochs", "0"], ["--batch-size", "-1"], ["--lr", "x"],
-                                  ["--rule", "nope"]])
+                                  ["--rule", "nope"], ["--seed", "-1"], ["--seed", "1.5"]])
 def test_flags_out_of_range(cli, capsys, argv):
     with pytest.raises(SystemExit) as info:
         cli.parse_args(argv)

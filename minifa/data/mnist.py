@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy
 
 from ..errors import DataError, InputError
+from ..init import check_seed
 
 CHOICES = ("auto", "mnist", "mnist-small")
 ENV_VAR = "MINIFA_DATA"
@@ -170,10 +171,21 @@ def _download_error(folder, reason):
 
 
 def _download(folder, stems):
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise _download_error(folder, f"cannot create the folder: {e.strerror or e}") from e
+    try:
+        _download_into(folder, stems)
+    except BaseException:
+        for p in created:  # a failed download leaves no folders behind either
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+        raise
+
+
+def _download_into(folder, stems):
     for stem in stems:
         reasons = []
         for mirror in MIRRORS:
@@ -268,6 +280,7 @@ def load_mnist(data="auto", data_dir=None, download=True, seed=0, scaled=True):
     """
     if data not in CHOICES:
         raise InputError(f"unknown data {data!r}; choose one of: {', '.join(CHOICES)}")
+    seed = check_seed(seed)
     if data == "mnist-small":
         return _load_small(seed, scaled)
     folder = Path(data_dir).expanduser() if data_dir is not None else default_folder()
