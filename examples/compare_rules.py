@@ -11,14 +11,13 @@ ratio to BP's) and writes every epoch of every rule as CSV.
 """
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 
 import pandas
 
 import minifa
+from minifa import cli
 
 SIZES = [784, 128, 64, 10]
 # Kolen-Pollack needs weight decay to pull B onto W.T (Akrout et al. 2019); the
@@ -27,56 +26,21 @@ SIZES = [784, 128, 64, 10]
 WEIGHT_DECAY = {"kp": 0.1}
 
 
-def positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_common_arguments(p)
+    p.set_defaults(csv="compare_rules.csv")
     p.add_argument("--rules", nargs="+", default=list(minifa.RULES), choices=list(minifa.RULES),
                    metavar="RULE", help=f"rules to train (default: all: {' '.join(minifa.RULES)})")
-    p.add_argument("--backend", default=None, help="numpy or cupy")
-    p.add_argument("--epochs", type=positive(int), default=10)
-    p.add_argument("--batch-size", type=positive(int), default=64)
-    p.add_argument("--lr", type=positive(float), default=3e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", default="auto", choices=["auto", "mnist", "mnist-small"])
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--csv", default="compare_rules.csv", metavar="PATH",
-                   help="where to write every epoch of every rule (default: %(default)s)")
     p.add_argument("--plot", default=None, metavar="PATH",
                    help="save the comparison figure (accuracy per epoch, time vs BP) as PNG")
     return p.parse_args(argv)
 
 
-def write_csv(frame, path):
-    """Write atomically: a crash never leaves a half-written file at ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv",
-                               dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "w") as f:
-            frame.to_csv(f, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def run_rule(rule, ds, backend, args):
-    model = minifa.mlp(SIZES, rule=rule, seed=args.seed, backend=backend)
+    model = minifa.mlp(SIZES, rule=rule, seed=args.seed, dtype=args.dtype, backend=backend)
     opt = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=WEIGHT_DECAY.get(rule, 0.0))
-    loader = minifa.DataLoader(ds.x_train, ds.y_train, batch_size=args.batch_size,
-                               seed=minifa.streams(args.seed).shuffle, backend=backend)
-    test = (backend.asarray(ds.x_test), backend.asarray(ds.y_test))
+    loader, test = cli.loaders(ds, args, backend)
     history = minifa.train(model, opt, loader, epochs=args.epochs, test=test)
     history.insert(0, "rule", rule)
     return history
@@ -97,13 +61,10 @@ def summary(histories):
 
 
 def run(args):
-    for flag, path in (("--csv", args.csv), ("--plot", args.plot)):
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise minifa.InputError(f"{flag} {path}: its folder does not exist; create it first")
+    for flag in ("csv", "plot"):
+        cli.check_output(f"--{flag}", getattr(args, flag))
     backend = minifa.get_backend(args.backend)
-    data = "mnist" if args.data == "auto" and args.data_dir is not None else args.data
-    ds = minifa.load_mnist(data, data_dir=args.data_dir, seed=args.seed)
-    print(f"data: {ds.source}")
+    ds = cli.load_data(args)
     print(f"backend: {backend.name}, seed: {args.seed}, epochs: {args.epochs}")
     histories = []
     for rule in args.rules:
@@ -116,8 +77,7 @@ def run(args):
                                "display.float_format", "{:.4f}".format):
         print(table)
     everything = pandas.concat(histories, ignore_index=True)
-    write_csv(everything, args.csv)
-    print(f"every epoch written to {args.csv}")
+    cli.write_csv(everything, args.csv)
     if args.plot:
         from minifa import plots
 
@@ -127,13 +87,7 @@ def run(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        run(args)
-    except minifa.MinifaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return cli.main(run, parse_args, argv)
 
 
 if __name__ == "__main__":

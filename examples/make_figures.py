@@ -14,46 +14,40 @@ import os
 import sys
 
 import pandas
+from compare_rules import WEIGHT_DECAY
 
 import minifa
-from minifa import plots
+from minifa import cli, plots
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZES = [784, 128, 64, 10]
 
 
 def run_rule(rule, ds, args, diagnostics=True):
-    model = minifa.mlp(SIZES, rule=rule, seed=args.seed)
-    opt = minifa.Adam(model.parameters(), weight_decay=0.1 if rule == "kp" else 0.0)
-    loader = minifa.DataLoader(ds.x_train, ds.y_train, seed=minifa.streams(args.seed).shuffle)
+    model = minifa.mlp(SIZES, rule=rule, seed=args.seed, dtype=args.dtype)
+    opt = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=WEIGHT_DECAY.get(rule, 0.0))
+    loader, test = cli.loaders(ds, args, "numpy")
     # ten records an epoch (and one before training) for the figures
     every = max(1, len(loader) // 10)
-    diag = minifa.Diagnostics(ds.x_test[:1000], ds.y_test[:1000], every=every) \
+    diag = minifa.Diagnostics(test[0][:1000], test[1][:1000], every=every) \
         if diagnostics else None
-    history = minifa.train(model, opt, loader, epochs=args.epochs, test=(ds.x_test, ds.y_test),
-                           diagnostics=diag)
+    history = minifa.train(model, opt, loader, epochs=args.epochs, test=test, diagnostics=diag)
     history.insert(0, "rule", rule)
     return history, diag, len(loader)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default="auto", choices=["auto", "mnist", "mnist-small"])
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+    cli.add_common_arguments(p)
     p.add_argument("--out", default=os.path.join(HERE, "..", "docs", "figures"))
     p.add_argument("--compare-csv", default=None,
                    help="a CSV written by compare_rules.py; without it every rule is trained")
-    args = p.parse_args(argv)
-    try:
-        data = "mnist" if args.data == "auto" and args.data_dir else args.data
-        ds = minifa.load_mnist(data, data_dir=args.data_dir, seed=args.seed)
-    except minifa.MinifaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return p.parse_args(argv)
+
+
+def run(args):
+    ds = cli.load_data(args)
     os.makedirs(args.out, exist_ok=True)
-    print(f"data: {ds.source}")
     angles = ["delta_angle_1", "delta_angle_2", "weight_angle_2", "weight_angle_3"]
     for rule in ("fa", "kp", "dfa"):
         history, diag, steps = run_rule(rule, ds, args)
@@ -83,7 +77,10 @@ def main(argv=None):
     plots.compare(everything, os.path.join(args.out, "rules.png"),
                   f"every rule on {ds.name}, seed {args.seed}")
     print(f"\nfigures written to {os.path.abspath(args.out)}")
-    return 0
+
+
+def main(argv=None):
+    return cli.main(run, parse_args, argv)
 
 
 if __name__ == "__main__":

@@ -11,16 +11,14 @@ then renamed over the old checkpoint: a process killed mid-save leaves the
 previous checkpoint intact.
 """
 
-import glob
 import io
 import json
-import os
-import tempfile
 import zipfile
 
 import numpy
 
 from .errors import DataError
+from .fileio import atomic_write
 
 FORMAT = 1
 FEEDBACK_STATE = ("B", "R")  # non-parameter arrays a rule keeps between steps
@@ -90,21 +88,8 @@ def save(path, model, optimizer, loader, epoch, step, history, sums=None):
 
 
 def _write_atomically(path, arrays):
-    path = os.path.abspath(path)
-    folder, name = os.path.split(path)
-    for stale in glob.glob(os.path.join(folder, f".{name}.tmp-*")):  # left by a killed save
-        os.unlink(stale)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            numpy.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        numpy.savez(f, **arrays)
 
 
 def read(path):

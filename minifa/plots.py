@@ -6,7 +6,8 @@ image at ``path``.
 """
 
 import os
-import tempfile
+
+from .fileio import atomic_write
 
 LAYER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
 
@@ -21,15 +22,10 @@ def _pyplot():
 
 
 def _save(fig, path):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        with atomic_write(path) as f:
+            fig.savefig(f, format=os.path.splitext(path)[1][1:] or "png", dpi=120,
+                        bbox_inches="tight")
     finally:
         _pyplot().close(fig)
 
