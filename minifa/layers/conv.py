@@ -13,6 +13,7 @@ from ..backend import get_array_module, get_backend
 from ..errors import InputError
 from ..init import as_rng, check_dtype
 from .base import Layer
+from .linear import check_device, check_dtype_of
 
 
 class Conv2d(Layer):
@@ -285,8 +286,7 @@ def glorot_filters(rng, shape, dtype, backend):
 
 def check_image(layer, x):
     """Shape, dtype and device of a conv layer's input; Python-side checks only (no sync)."""
-    if not layer.backend.owns(x):
-        layer.backend.check(x, f"input of {layer!r}")
+    check_device(layer, x)
     if x.ndim != 4 or x.shape[1] != layer.c_in:
         raise InputError(
             f"{layer!r} expects input of shape (batch, {layer.c_in}, h, w), got "
@@ -298,8 +298,4 @@ def check_image(layer, x):
         raise InputError(f"{layer!r}: the {x.shape[2]}x{x.shape[3]} input (padded "
                          f"{h}x{w}) is smaller than the {layer.kh}x{layer.kw} kernel; "
                          "use larger images or more padding")
-    if x.dtype != layer.dtype:
-        raise InputError(
-            f"{layer!r} holds {layer.dtype.name} weights but got {x.dtype.name} input: "
-            f"convert the data once with .astype('{layer.dtype.name}')"
-        )
+    check_dtype_of(layer, x)

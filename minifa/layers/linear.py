@@ -82,13 +82,21 @@ class FALinear(Linear):
 
 def check_input(layer, x):
     """Shape, dtype and device of a layer's input; Python-side checks only (no sync)."""
-    if not layer.backend.owns(x):
-        layer.backend.check(x, f"input of {layer!r}")
+    check_device(layer, x)
     if x.ndim != 2 or x.shape[1] != layer.n_in:
         raise InputError(
             f"{layer!r} expects input of shape (batch, {layer.n_in}), got {tuple(x.shape)}: "
             "flatten images to rows and check the first layer's width"
         )
+    check_dtype_of(layer, x)
+
+
+def check_device(layer, x):
+    if not layer.backend.owns(x):
+        layer.backend.check(x, f"input of {layer!r}")
+
+
+def check_dtype_of(layer, x):
     if x.dtype != layer.dtype:
         raise InputError(
             f"{layer!r} holds {layer.dtype.name} weights but got {x.dtype.name} input: "
