@@ -20,10 +20,7 @@ import minifa
 from minifa import cli
 
 SIZES = [784, 128, 64, 10]
-# Kolen-Pollack needs weight decay to pull B onto W.T (Akrout et al. 2019); the
-# other rules train without it, as the reference run does. With Adam 3e-4 and
-# 10 epochs, a larger decay aligns B faster but costs accuracy (see the docs).
-WEIGHT_DECAY = {"kp": 0.1}
+WEIGHT_DECAY = minifa.model.WEIGHT_DECAY  # only Kolen-Pollack uses one
 
 
 def parse_args(argv=None):

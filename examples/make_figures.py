@@ -4,7 +4,7 @@
     python examples/make_figures.py --compare-csv compare_rules.csv   # reuse a comparison
 
 Trains the reference MLP under FA, KP and DFA with alignment diagnostics (on
-the first 1,000 test images, after every epoch), prints the per-epoch angles
+the first 1,000 test images, ten times an epoch), prints the per-epoch angles
 and the diagnostics' cost, and writes learning curves, alignment plots and the
 rule comparison (from --compare-csv, or from a fresh run of every rule).
 """
@@ -14,7 +14,6 @@ import os
 import sys
 
 import pandas
-from compare_rules import WEIGHT_DECAY
 
 import minifa
 from minifa import cli, plots
@@ -24,9 +23,10 @@ SIZES = [784, 128, 64, 10]
 
 
 def run_rule(rule, ds, args, diagnostics=True):
-    model = minifa.mlp(SIZES, rule=rule, seed=args.seed, dtype=args.dtype)
-    opt = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=WEIGHT_DECAY.get(rule, 0.0))
-    loader, test = cli.loaders(ds, args, "numpy")
+    model = minifa.mlp(SIZES, rule=rule, seed=args.seed, dtype=args.dtype, backend=args.backend)
+    opt = minifa.Adam(model.parameters(), lr=args.lr,
+                      weight_decay=minifa.model.WEIGHT_DECAY.get(rule, 0.0))
+    loader, test = cli.loaders(ds, args, args.backend)
     # ten records an epoch (and one before training) for the figures
     every = max(1, len(loader) // 10)
     diag = minifa.Diagnostics(test[0][:1000], test[1][:1000], every=every) \

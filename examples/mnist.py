@@ -28,6 +28,8 @@ def parse_args(argv=None):
                    help="learning rule of every dense layer (default: fa)")
     p.add_argument("--activation", default="relu", choices=sorted(minifa.model.ACTIVATIONS),
                    help="hidden-layer activation (default: relu, as the reference)")
+    p.add_argument("--weight-decay", type=float, default=None, metavar="LAMBDA",
+                   help="decoupled weight decay (default: 0.1 for kp, which needs it, else 0)")
     p.add_argument("--checkpoint", default=None, metavar="PATH",
                    help="save the whole training state here after every epoch (and on Ctrl-C)")
     p.add_argument("--resume", action="store_true",
@@ -68,7 +70,10 @@ def run(args):
                        dtype=args.dtype, backend=backend)
     if args.explain:
         model.explain(args.batch_size)
-    optimizer = minifa.Adam(model.parameters(), lr=args.lr)
+    decay = args.weight_decay
+    if decay is None:
+        decay = minifa.model.WEIGHT_DECAY.get(args.rule, 0.0)
+    optimizer = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=decay)
     loader, test = cli.loaders(ds, args, backend)
     if args.resume and os.path.exists(args.checkpoint):
         print(f"resuming from {args.checkpoint}")

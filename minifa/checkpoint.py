@@ -31,9 +31,20 @@ def _layer_arrays(layer):
 
 
 def architecture(model):
-    """``[[class name, {array: shape}], ...]``: what a checkpoint must match."""
-    return [[type(layer).__name__, {n: list(a.shape) for n, a in _layer_arrays(layer).items()}]
+    """``[[layer, {array: shape}], ...]``: what a checkpoint must match."""
+    return [[repr(layer), {n: list(a.shape) for n, a in _layer_arrays(layer).items()}]
             for layer in model.layers]
+
+
+def settings(optimizer, loader):
+    """The training settings a resumed run must share to continue the same run."""
+    names = ("lr", "weight_decay", "b1", "b2", "eps", "momentum")
+    return {
+        "optimizer": {n: getattr(optimizer, n) for n in names if hasattr(optimizer, n)},
+        "loader": {"batch_size": loader.batch_size, "shuffle": loader.shuffle,
+                   "drop_last": loader.drop_last, "scale": loader.scale,
+                   "samples": int(loader.x.shape[0])},
+    }
 
 
 def _generators(model, loader):
@@ -76,6 +87,7 @@ def save(path, model, optimizer, loader, epoch, step, history, sums=None):
         "architecture": architecture(model),
         "dtype": model.dtype.name,
         "optimizer": {"class": type(optimizer).__name__, "t": optimizer.t},
+        "settings": settings(optimizer, loader),
         "epoch": int(epoch),
         "step": int(step),
         "steps_per_epoch": len(loader),
@@ -155,3 +167,10 @@ def _check_match(path, meta, model, optimizer, loader):
     if meta["steps_per_epoch"] != len(loader):
         raise DataError(f"checkpoint {path} has {meta['steps_per_epoch']} steps per epoch, this "
                         f"data loader {len(loader)}: use the same data and --batch-size")
+    here = settings(optimizer, loader)
+    for part in ("optimizer", "loader"):
+        for name, value in meta["settings"][part].items():
+            if here[part].get(name) != value:
+                raise DataError(f"checkpoint {path} was trained with {part} {name}={value!r}, "
+                                f"this run has {here[part].get(name)!r}: resume with the same "
+                                "settings (e.g. --lr, --batch-size, --seed)")

@@ -81,7 +81,7 @@ def loaders(ds, args, backend):
     loader = DataLoader(ds.x_train, ds.y_train, batch_size=args.batch_size,
                         seed=streams(args.seed).shuffle, backend=backend, scale=255,
                         dtype=args.dtype)
-    test = (backend.asarray(loader.features(ds.x_test)), backend.asarray(ds.y_test))
+    test = (loader.features(backend.asarray(ds.x_test)), backend.asarray(ds.y_test))
     return loader, test
 
 

@@ -17,7 +17,8 @@ Angles are in degrees between the arrays taken as flat vectors: 0 is perfect
 alignment, 90 is none. A layer whose feedback no layer ever uses (the first
 layer's B) has ``feedback_used`` False and no signal/weight numbers.
 
-Diagnostics change nothing that training reads: every random generator a
+Rules that rebuild B every step (uSF, frSF, brSF) are measured with the B
+their last step used. Diagnostics change nothing that training reads: every random generator a
 layer holds is restored afterwards, and gradients and cached activations are
 recomputed by the next step anyway.
 """
@@ -48,11 +49,9 @@ def _matching_feedback(layer):
     B = getattr(layer, "B", None)
     if B is None:
         return None
-    if B.shape == layer.W.T.shape:
-        return layer.W.T, B
-    if B.shape == layer.W.shape:  # convolution filters
-        return layer.W, B
-    return None
+    if B.ndim != 2:  # convolution filters: B has W's own shape
+        return (layer.W, B) if B.shape == layer.W.shape else None
+    return (layer.W.T, B) if B.shape == layer.W.T.shape else None
 
 
 def _generators(model):

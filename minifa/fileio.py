@@ -17,6 +17,9 @@ def atomic_write(path, mode="wb"):
     for stale in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.tmp-*")):
         os.unlink(stale)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", dir=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # the permissions open() would give, not mkstemp's 0600
     try:
         with os.fdopen(fd, mode) as f:
             yield f

@@ -22,8 +22,9 @@ from .layers import (
 class Sequential:
     """Layers applied in order; ``backward`` walks them in reverse.
 
-    The first layer only computes its gradients: no layer below it needs a
-    delta, and under FA that product would cost as much as its forward pass.
+    The first layer with parameters only computes its gradients: no layer
+    below it needs a delta, and under FA that product would cost as much as
+    its forward pass (layers before it, like a Reshape, are skipped).
 
     Layers with direct feedback (DFA, DRTP) share an ``OutputSignal``:
     ``backward`` first fills it with the output error and the targets ``y``.
@@ -33,6 +34,8 @@ class Sequential:
         if not layers:
             raise InputError("Sequential needs at least one layer")
         self.layers = list(layers)
+        trained = [i for i, layer in enumerate(self.layers) if layer.param_names]
+        self.first_trained = trained[0] if trained else len(self.layers)
         self.rule = None  # set by mlp(); checkpoints record it
         signals = [layer.signal for layer in self.layers if hasattr(layer, "signal")]
         self.signals = list({id(s): s for s in signals}.values())
@@ -47,9 +50,11 @@ class Sequential:
     def backward(self, delta, y=None):
         for signal in self.signals:
             signal.set(delta, y)  # e and y for layers that hear from the output directly
-        for layer in reversed(self.layers[1:]):
+        first = self.first_trained
+        for layer in reversed(self.layers[first + 1:]):
             delta = layer.backward(delta)
-        self.layers[0].grads(delta)
+        if first < len(self.layers):
+            self.layers[first].grads(delta)
 
     def parameters(self):
         return [p for layer in self.layers for p in layer.parameters()]
@@ -62,19 +67,26 @@ class Sequential:
 
     @property
     def n_in(self):
-        return next(layer.n_in for layer in self.layers if hasattr(layer, "n_in"))
+        return self._first("n_in", self.layers)
 
     @property
     def n_out(self):
-        return next(layer.n_out for layer in reversed(self.layers) if hasattr(layer, "n_out"))
+        return self._first("n_out", reversed(self.layers))
 
     @property
     def backend(self):
-        return next(layer.backend for layer in self.layers if hasattr(layer, "backend"))
+        return self._first("backend", self.layers)
 
     @property
     def dtype(self):
-        return next(layer.dtype for layer in self.layers if hasattr(layer, "dtype"))
+        return self._first("dtype", self.layers)
+
+    def _first(self, name, layers):
+        for layer in layers:
+            if hasattr(layer, name):
+                return getattr(layer, name)
+        raise InputError(f"no layer of this Sequential has {name!r}: start a conv net with "
+                         "Reshape and end every model with a dense layer")
 
     def __repr__(self):
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
@@ -111,6 +123,10 @@ RULES = {
     "drtp": "direct random target projection (Frenkel et al. 2021): y* @ B_l",
 }
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
+# Kolen-Pollack needs weight decay to pull B onto W.T (Akrout et al. 2019); the
+# other rules train without it, as the reference run does. With Adam 3e-4 over
+# 10 epochs a larger decay aligns B faster but costs accuracy (docs/learning-rules.md).
+WEIGHT_DECAY = {"kp": 0.1}
 
 
 def mlp(sizes, rule="fa", activation="relu", seed=0, dtype="float32", backend=None):

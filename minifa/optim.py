@@ -24,7 +24,7 @@ class Optimizer:
     def __init__(self, params, lr, weight_decay=0.0):
         params = list(params)
         if not params:
-            raise ValueError("the optimizer got no parameters: pass model.parameters()")
+            raise InputError("the optimizer got no parameters: pass model.parameters()")
         if len({(id(p.layer), p.name) for p in params}) != len(params):
             raise InputError("a parameter is listed twice: pass model.parameters() once")
         dtypes = {p.value.dtype for p in params}

@@ -13,7 +13,12 @@ LAYER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
 
 
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        from .errors import MinifaError
+
+        raise MinifaError("plotting needs matplotlib: pip install matplotlib") from exc
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt

@@ -130,9 +130,20 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
             first_epoch, first_step = first_epoch + 1, 0
     guard = _FiniteGuard(get_array_module(optimizer.w))
 
+    saving = {"seconds": 0.0}
+
     def save(epoch, step, sums=None):
         if checkpoint:
+            start = time.perf_counter()
             ckpt.save(checkpoint, model, optimizer, train_loader, epoch, step, rows, sums)
+            saving["seconds"] += time.perf_counter() - start
+
+    def stopped(epoch, step):
+        return TrainingStopped(
+            f"interrupted in epoch {epoch} after step {step}; " + (
+                f"checkpoint saved to {checkpoint}: rerun with --resume to continue"
+                if checkpoint else "pass --checkpoint PATH to be able to resume"),
+            interrupted=True)
 
     if diagnostics is not None and first_epoch == 1 and first_step == 0:
         diagnostics.record(model, 1, 0)  # the starting point: random feedback, ~90 degrees
@@ -142,7 +153,7 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
             total_loss, correct = sums if start_step else (0, 0)
             backend.synchronize()
             start = time.perf_counter()
-            spent = diagnostics.seconds if diagnostics is not None else 0.0
+            spent = (diagnostics.seconds if diagnostics is not None else 0.0) + saving["seconds"]
             batches = train_loader.batches(start_step)
             for step, (x, y) in enumerate(batches, start=start_step + 1):
                 value, hits = train_step(model, loss, optimizer, x, y)
@@ -151,20 +162,17 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
                 guard.update(value, step)
                 if diagnostics is not None and diagnostics.every and step % diagnostics.every == 0:
                     diagnostics.record(model, epoch, step)  # sync point, asked for
-                if ctrl_c["stop"] or (checkpoint_every and step % checkpoint_every == 0
-                                      and step < n_batches):
+                if step == n_batches:  # the epoch's end saves below, Ctrl-C or not
+                    break
+                if ctrl_c["stop"] or (checkpoint_every and step % checkpoint_every == 0):
                     guard.check(optimizer, epoch, checkpoint)  # sync point
                     save(epoch, step, (total_loss, correct))
                 if ctrl_c["stop"]:
-                    raise TrainingStopped(
-                        f"interrupted in epoch {epoch} after step {step}; " + (
-                            f"checkpoint saved to {checkpoint}: rerun with --resume to continue"
-                            if checkpoint else "pass --checkpoint PATH to be able to resume"),
-                        interrupted=True)
+                    raise stopped(epoch, step)
             backend.synchronize()
-            seconds = time.perf_counter() - start
-            if diagnostics is not None:
-                seconds -= diagnostics.seconds - spent
+            seconds = time.perf_counter() - start  # training steps alone:
+            seconds -= (diagnostics.seconds if diagnostics is not None else 0.0) \
+                + saving["seconds"] - spent  # diagnostics and mid-epoch saves left out
             guard.check(optimizer, epoch, checkpoint)  # sync point
             n_seen = n_batches * train_loader.batch_size if train_loader.drop_last else \
                 train_loader.x.shape[0]
@@ -188,5 +196,7 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
             save(epoch, n_batches)
             if on_epoch is not None:
                 on_epoch(row)
-    columns = COLUMNS + [c for c in rows[0] if c not in COLUMNS] if rows else COLUMNS
-    return pandas.DataFrame(rows, columns=columns)
+            if ctrl_c["stop"]:
+                raise stopped(epoch, n_batches)
+    extra = [c for row in rows for c in row if c not in COLUMNS]  # resumed runs may add some
+    return pandas.DataFrame(rows, columns=COLUMNS + list(dict.fromkeys(extra)))

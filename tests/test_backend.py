@@ -210,3 +210,22 @@ def test_fused_gpu_kernels_equal_the_plain_array_code():
         expected = cp.to_host(loss.p).copy()
         expected[numpy.arange(7), cp.to_host(y)] -= 1
         numpy.testing.assert_allclose(cp.to_host(loss.backward()), expected / 7, rtol=1e-6)
+
+
+def test_example_loaders_put_train_and_test_data_on_the_device(strict):
+    import argparse
+
+    from minifa import cli
+    from minifa.data import Dataset
+
+    rng = numpy.random.default_rng(0)
+    pixels = rng.integers(0, 256, (40, 784), dtype=numpy.uint8)
+    ds = Dataset(pixels[:32], rng.integers(0, 10, 32), pixels[32:], rng.integers(0, 10, 8),
+                 "synthetic", "synthetic")
+    args = argparse.Namespace(batch_size=8, seed=0, dtype="float32")
+    loader, (x_test, y_test) = cli.loaders(ds, args, strict)
+    assert isinstance(x_test, StrictArray) and isinstance(y_test, StrictArray)
+    assert x_test.dtype == numpy.float32
+    numpy.testing.assert_array_equal(strict.to_host(x_test),
+                                     numpy.divide(pixels[32:], numpy.float32(255),
+                                                  dtype=numpy.float32))

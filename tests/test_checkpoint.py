@@ -44,8 +44,14 @@ def uninterrupted(rule="fa", epochs=3):
     return history, weights(model)
 
 
-@pytest.mark.parametrize("rule", ["fa", "kp", "wm", "brsf", "drtp"])
-def test_ctrl_c_mid_epoch_then_resume_is_bitwise_identical(tmp_path, monkeypatch, rule):
+@pytest.mark.parametrize("rule, at_step, where", [
+    ("fa", 50, "epoch 2 after step 13"), ("kp", 50, "epoch 2 after step 13"),
+    ("wm", 50, "epoch 2 after step 13"), ("brsf", 50, "epoch 2 after step 13"),
+    ("drtp", 50, "epoch 2 after step 13"),
+    ("fa", 74, "epoch 2 after step 37"),  # the epoch's last step: its row must survive
+])
+def test_ctrl_c_mid_epoch_then_resume_is_bitwise_identical(tmp_path, monkeypatch, rule, at_step,
+                                                           where):
     path = str(tmp_path / "run.npz")
     reference, w_ref = uninterrupted(rule)
     steps = {"n": 0}
@@ -53,7 +59,7 @@ def test_ctrl_c_mid_epoch_then_resume_is_bitwise_identical(tmp_path, monkeypatch
 
     def step_then_ctrl_c(*args):
         steps["n"] += 1
-        if steps["n"] == 50:  # epoch 2, step 13 of 37
+        if steps["n"] == at_step:  # 50: epoch 2, step 13 of 37
             os.kill(os.getpid(), signal.SIGINT)
         return real_step(*args)
 
@@ -61,7 +67,7 @@ def test_ctrl_c_mid_epoch_then_resume_is_bitwise_identical(tmp_path, monkeypatch
     model, opt, loader, test = setup(rule)
     with pytest.raises(minifa.TrainingStopped, match="rerun with --resume") as info:
         minifa.train(model, opt, loader, epochs=3, test=test, checkpoint=path)
-    assert info.value.interrupted and "epoch 2 after step 13" in str(info.value)
+    assert info.value.interrupted and where in str(info.value)
     monkeypatch.setattr(training, "train_step", real_step)
     model, opt, loader, test = setup(rule)  # a fresh process would start like this
     resumed = minifa.train(model, opt, loader, epochs=3, test=test, checkpoint=path, resume=True)
@@ -202,10 +208,10 @@ def test_divergence_stops_with_epoch_step_and_cause_and_keeps_last_good(tmp_path
     model, opt, loader, test = setup()
     minifa.train(model, opt, loader, epochs=1, checkpoint=path)
     good = open(path, "rb").read()
-    opt.lr = 1e30  # a learning rate no network survives
-    with pytest.raises(minifa.TrainingStopped, match=r"diverged in epoch 2 at step \d+ .*"
+    opt.lr = 1e30  # a learning rate no network survives, from here on
+    with pytest.raises(minifa.TrainingStopped, match=r"diverged in epoch 1 at step \d+ .*"
                                                      r"lower the learning rate \(now 1e\+30\)"):
-        minifa.train(model, opt, loader, epochs=3, checkpoint=path, resume=True)
+        minifa.train(model, opt, loader, epochs=3, checkpoint=path)
     assert open(path, "rb").read() == good
 
 
@@ -220,3 +226,11 @@ def test_resume_without_a_checkpoint_starts_fresh_and_history_is_kept(tmp_path):
     assert meta["minifa"] == minifa.__version__ and meta["rule"] == "fa"
     assert meta["epoch"] == 2 and len(meta["history"]) == 2
     assert {"layer0.W", "layer0.B", "optimizer.mu", "optimizer.nu"} <= set(arrays)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    path = saved(tmp_path)
+    model, opt, loader, _ = setup()
+    opt.lr = 1e-3
+    with pytest.raises(minifa.DataError, match=r"optimizer lr=0.0003, this run has 0.001"):
+        ckpt.load(path, model, opt, loader)

