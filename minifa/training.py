@@ -22,6 +22,7 @@ from .errors import InputError, TrainingStopped
 from .losses import SoftmaxCrossEntropy
 
 COLUMNS = ["epoch", "loss_train", "loss_test", "acc_train", "acc_test", "seconds"]
+INTERRUPTED = "minifa-interrupted.npz"  # where Ctrl-C saves when no checkpoint was named
 
 
 def train_step(model, loss, optimizer, x, y):
@@ -103,8 +104,9 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
     ``checkpoint`` is a file path: the whole training state is saved there
     after every epoch (and every ``checkpoint_every`` steps), and with
     ``resume=True`` training continues from it, bit for bit as if never
-    stopped. Ctrl-C saves it after the current step and raises
-    ``TrainingStopped``; so does a non-finite loss or weight, without saving.
+    stopped. Ctrl-C saves it after the current step (to ``minifa-interrupted.npz``
+    in the working folder when no ``checkpoint`` is named) and raises
+    ``TrainingStopped``; a non-finite loss or weight raises it without saving.
 
     The DataFrame has one row per epoch: ``loss_train`` and ``acc_train`` are
     means over that epoch's minibatches (taken before each update), the test
@@ -138,12 +140,14 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
             ckpt.save(checkpoint, model, optimizer, train_loader, epoch, step, rows, sums)
             saving["seconds"] += time.perf_counter() - start
 
-    def stopped(epoch, step):
-        return TrainingStopped(
-            f"interrupted in epoch {epoch} after step {step}; " + (
-                f"checkpoint saved to {checkpoint}: rerun with --resume to continue"
-                if checkpoint else "pass --checkpoint PATH to be able to resume"),
-            interrupted=True)
+    def stopped(epoch, step, sums=None):
+        """Save (to INTERRUPTED if no checkpoint was named) and say how to go on."""
+        if not checkpoint:
+            ckpt.save(INTERRUPTED, model, optimizer, train_loader, epoch, step, rows, sums)
+        how = "rerun with --resume to continue" if checkpoint else \
+            f"rerun with --checkpoint {INTERRUPTED} --resume to continue"
+        return TrainingStopped(f"interrupted in epoch {epoch} after step {step}; checkpoint "
+                               f"saved to {checkpoint or INTERRUPTED}: {how}", interrupted=True)
 
     if diagnostics is not None and first_epoch == 1 and first_step == 0:
         diagnostics.record(model, 1, 0)  # the starting point: random feedback, ~90 degrees
@@ -168,7 +172,7 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
                     guard.check(optimizer, epoch, checkpoint)  # sync point
                     save(epoch, step, (total_loss, correct))
                 if ctrl_c["stop"]:
-                    raise stopped(epoch, step)
+                    raise stopped(epoch, step, (total_loss, correct))
             backend.synchronize()
             seconds = time.perf_counter() - start  # training steps alone:
             seconds -= (diagnostics.seconds if diagnostics is not None else 0.0) \

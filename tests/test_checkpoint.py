@@ -234,3 +234,30 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     opt.lr = 1e-3
     with pytest.raises(minifa.DataError, match=r"optimizer lr=0.0003, this run has 0.001"):
         ckpt.load(path, model, opt, loader)
+
+
+def test_ctrl_c_without_a_checkpoint_saves_one_here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    real_step = training.train_step
+    steps = {"n": 0}
+
+    def step_then_ctrl_c(*args):
+        steps["n"] += 1
+        if steps["n"] == 10:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args)
+
+    monkeypatch.setattr(training, "train_step", step_then_ctrl_c)
+    model, opt, loader, test = setup()
+    with pytest.raises(minifa.TrainingStopped,
+                       match="saved to minifa-interrupted.npz: rerun with --checkpoint "
+                             "minifa-interrupted.npz --resume"):
+        minifa.train(model, opt, loader, epochs=2, test=test)
+    monkeypatch.setattr(training, "train_step", real_step)
+    model, opt, loader, test = setup()
+    resumed = minifa.train(model, opt, loader, epochs=2, test=test,
+                           checkpoint="minifa-interrupted.npz", resume=True)
+    reference, w_ref = uninterrupted(epochs=2)
+    assert resumed[CORE].equals(reference[CORE])
+    for a, b in zip(w_ref, weights(model)):
+        numpy.testing.assert_array_equal(a, b)
