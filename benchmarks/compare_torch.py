@@ -617,7 +617,7 @@ def print_parity(report):
 def scaling_table(args, ds, names):
     configs = [(bs, 128) for bs in SCALING_BATCHES] + \
               [(BATCH_SIZE, h) for h in SCALING_WIDTHS if h != 128]
-    names = [n for n in names if n in ("minifa", "torch-tuned")]
+    names = [n for n in names if n in ("minifa", "minifa-cupy", "torch-tuned")]
     rows = []
     others = OtherLoad()
     for bs, width in configs:
