@@ -111,7 +111,7 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
     The DataFrame has one row per epoch: ``loss_train`` and ``acc_train`` are
     means over that epoch's minibatches (taken before each update), the test
     columns are measured after the epoch, and ``seconds`` is the wall time of
-    the epoch's training steps alone (diagnostics excluded).
+    the epoch's training steps alone (diagnostics and checkpoint saves excluded).
     """
     loss = loss or SoftmaxCrossEntropy()
     epochs = int(epochs)
