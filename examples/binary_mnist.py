@@ -77,18 +77,9 @@ def run(args):
                        seed=args.seed, dtype=args.dtype, backend=backend)
     optimizer = minifa.Adam(model.parameters(), lr=args.lr)
     loader, test = cli.loaders(ds, args, backend)
-    table = cli.EpochTable()
-    table.header()
-
-    def end_of_epoch(row):
-        clamp_weights(model)  # W to [-1, 1], in place, after the epoch's test evaluation
-        table(row)
-
-    history = minifa.train(model, optimizer, loader, epochs=args.epochs, test=test,
-                           on_epoch=end_of_epoch)
-    if args.csv:
-        cli.write_csv(history, args.csv)
-    return history
+    # W to [-1, 1], in place, after each epoch's test evaluation
+    return cli.train_and_report(model, optimizer, loader, test, args,
+                                after_epoch=lambda row: clamp_weights(model))
 
 
 def main(argv=None):

@@ -56,13 +56,7 @@ def run(args):
     model = lenet(args.rule, seed=args.seed, dtype=args.dtype, backend=backend)
     optimizer = minifa.Adam(model.parameters(), lr=args.lr)
     loader, test = cli.loaders(ds, args, backend)
-    table = cli.EpochTable()
-    table.header()
-    history = minifa.train(model, optimizer, loader, epochs=args.epochs, test=test,
-                           on_epoch=table)
-    if args.csv:
-        cli.write_csv(history, args.csv)
-    return history
+    return cli.train_and_report(model, optimizer, loader, test, args)
 
 
 def main(argv=None):

@@ -83,13 +83,9 @@ def run(args):
         n_layers = len(SIZES) - 1
         angles = [f"delta_angle_{i}" for i in range(1, n_layers + 1)] + \
                  [f"weight_angle_{i}" for i in range(2, n_layers + 1)]
-    table = cli.EpochTable(angles)
-    table.header()
-    history = minifa.train(model, optimizer, loader, epochs=args.epochs, test=test,
-                           on_epoch=table, diagnostics=diagnostics, checkpoint=args.checkpoint,
-                           resume=args.resume, checkpoint_every=args.checkpoint_every)
-    if args.csv:
-        cli.write_csv(history, args.csv)
+    history = cli.train_and_report(model, optimizer, loader, test, args, extra=angles,
+                                   diagnostics=diagnostics, checkpoint=args.checkpoint,
+                                   resume=args.resume, checkpoint_every=args.checkpoint_every)
     if args.plot:
         written = plot(history, args.plot, f"{args.rule.upper()} on {ds.name}")
         print(f"figures written to {', '.join(written)}")

@@ -9,6 +9,7 @@ from .data import DataLoader, load_mnist
 from .errors import InputError, MinifaError, TrainingStopped
 from .fileio import atomic_write
 from .init import streams
+from .training import train
 
 COLUMNS = [("epoch", 5, "d"), ("loss_train", 10, ".4f"), ("loss_test", 10, ".4f"),
            ("acc_train", 9, ".4f"), ("acc_test", 8, ".4f"), ("seconds", 8, ".3f")]
@@ -103,6 +104,25 @@ class EpochTable:
     def __call__(self, row):
         cells = "".join(f" {row[name]:>{w}{fmt}}" for name, w, fmt in COLUMNS)
         print(cells[1:] + "".join(f" {row[c]:>6.1f}" for c in self.extra), flush=True)
+
+
+def train_and_report(model, optimizer, loader, test, args, extra=(), after_epoch=None,
+                     **train_kwargs):
+    """``train`` with the epoch table printed as it goes and ``--csv`` written at the
+    end; ``after_epoch(row)`` runs before each row is printed."""
+    table = EpochTable(extra)
+    table.header()
+
+    def on_epoch(row):
+        if after_epoch is not None:
+            after_epoch(row)
+        table(row)
+
+    history = train(model, optimizer, loader, epochs=args.epochs, test=test, on_epoch=on_epoch,
+                    **train_kwargs)
+    if args.csv:
+        write_csv(history, args.csv)
+    return history
 
 
 def write_csv(history, path):

@@ -8,6 +8,7 @@ from collections import namedtuple
 import numpy
 
 from .backend import get_backend
+from .errors import InputError
 
 DTYPES = ("float32", "float64")
 
@@ -21,8 +22,6 @@ forward weights a seed produces.
 
 def check_seed(seed):
     """A seed must be a non-negative integer (what numpy.random.SeedSequence takes)."""
-    from .errors import InputError
-
     if isinstance(seed, bool) or not isinstance(seed, (int, numpy.integer)) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
@@ -43,8 +42,6 @@ def as_rng(rng, default_seed):
 
 def check_dtype(dtype):
     """The numpy dtype for ``"float32"`` or ``"float64"``; anything else is an error."""
-    from .errors import InputError
-
     try:
         name = numpy.dtype(dtype).name if dtype is not None else "float32"
     except TypeError:

@@ -36,10 +36,14 @@ def train_step(model, loss, optimizer, x, y):
 
 def evaluate(model, x, y, loss=None, batch_size=1000):
     """Mean loss and accuracy of ``model`` on ``(x, y)`` as Python floats (a sync)."""
-    loss = loss or SoftmaxCrossEntropy()
     check_data(x, y, model.n_in, model.n_out, "evaluation data")
+    return _evaluate(model, x, y, loss or SoftmaxCrossEntropy(), batch_size)
+
+
+def _evaluate(model, x, y, loss, batch_size):
+    """evaluate() on data already checked (train checks its test set once, at entry)."""
     loader = DataLoader(x, y, batch_size=min(batch_size, x.shape[0]), shuffle=False,
-                        drop_last=False)
+                        drop_last=False, check=False)
     total_loss = correct = 0
     for xb, yb in loader:
         z = model.forward(xb)
@@ -189,7 +193,7 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
                 "seconds": seconds,
             }
             if test is not None:
-                result = evaluate(model, test[0], test[1], loss)
+                result = _evaluate(model, test[0], test[1], loss, 1000)
                 row["loss_test"], row["acc_test"] = result["loss"], result["acc"]
             if diagnostics is not None:
                 recorded = diagnostics.every and n_batches % diagnostics.every == 0

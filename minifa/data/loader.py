@@ -58,11 +58,12 @@ class DataLoader:
 
     ``scale`` serves unsigned-integer x (uint8 pixels, a quarter of float32's
     memory): each batch is ``x[idx] / scale`` in ``dtype``, the same numbers
-    as dividing the whole set up front.
+    as dividing the whole set up front. ``check=False`` skips the entry checks
+    of data a caller has checked already (they read every value once).
     """
 
     def __init__(self, x, y, batch_size=64, shuffle=True, drop_last=True, seed=0, backend=None,
-                 scale=None, dtype="float32"):
+                 scale=None, dtype="float32", check=True):
         if backend is not None:
             backend = get_backend(backend)
             x = x if backend.owns(x) else backend.asarray(x)
@@ -77,7 +78,8 @@ class DataLoader:
                 f"DataLoader: x is {x.dtype.name}; give scale= (e.g. 255 for pixels) exactly "
                 "when x holds unsigned integers, and float x without it"
             )
-        check_data(x, y, what="DataLoader", integer_x=scale is not None)
+        if check:
+            check_data(x, y, what="DataLoader", integer_x=scale is not None)
         if drop_last and batch_size > x.shape[0]:
             raise InputError(
                 f"batch size {batch_size} is larger than the {x.shape[0]} samples and the last "

@@ -6,6 +6,7 @@ with the output error ``e`` and the targets before walking down, and each layer
 sends its own fixed random projection of that signal to the layer below.
 """
 
+from ..backend import get_array_module
 from ..init import as_rng, glorot_uniform
 from .linear import Linear
 
@@ -26,8 +27,6 @@ class OutputSignal:
         """y* = onehot(y) / n   (n,) -> (n, k), on e's device and dtype."""
         n, k = self.e.shape
         if self._eye is None or self._eye.shape[0] != k or not isinstance(self._eye, type(self.e)):
-            from ..backend import get_array_module
-
             self._eye = get_array_module(self.e).eye(k, dtype=self.e.dtype)
         return self._eye[self.y] * (1.0 / n)
 

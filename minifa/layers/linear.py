@@ -23,16 +23,7 @@ class Linear(Layer):
     param_names = ("W", "b")
 
     def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
-        self.n_in, self.n_out = int(n_in), int(n_out)
-        if self.n_in < 1 or self.n_out < 1:
-            raise InputError(f"Linear({n_in}, {n_out}): sizes must be positive integers")
-        self.backend = get_backend(backend)
-        self.dtype = check_dtype(dtype)
-        self.W = glorot_uniform(as_rng(rng, 0), (self.n_in, self.n_out), self.dtype, self.backend)
-        self.b = zeros((self.n_out,), self.dtype, self.backend)
-        self.xp = self.backend.xp
-        self.dW = self.xp.zeros_like(self.W)
-        self.db = self.xp.zeros_like(self.b)
+        init_dense(self, n_in, n_out, rng, dtype, backend)
 
     def forward(self, x):
         check_input(self, x)
@@ -78,6 +69,23 @@ class FALinear(Linear):
 
     def feedback(self, delta):
         return delta @ self.B  # (n, out) @ (out, in) -> (n, in); BP: delta @ W.T
+
+
+def init_dense(layer, n_in, n_out, rng, dtype, backend):
+    """Give ``layer`` sizes, backend, dtype, W (in, out) Glorot-uniform from ``rng``,
+    b = 0, and the dW, db its backward writes in place."""
+    layer.n_in, layer.n_out = int(n_in), int(n_out)
+    if layer.n_in < 1 or layer.n_out < 1:
+        raise InputError(f"{type(layer).__name__}({n_in}, {n_out}): sizes must be positive "
+                         "integers")
+    layer.backend = get_backend(backend)
+    layer.dtype = check_dtype(dtype)
+    layer.xp = layer.backend.xp
+    layer.W = glorot_uniform(as_rng(rng, 0), (layer.n_in, layer.n_out), layer.dtype,
+                             layer.backend)
+    layer.b = zeros((layer.n_out,), layer.dtype, layer.backend)
+    layer.dW = layer.xp.zeros_like(layer.W)
+    layer.db = layer.xp.zeros_like(layer.b)
 
 
 def check_input(layer, x):

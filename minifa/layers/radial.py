@@ -1,10 +1,8 @@
 """Radial-basis layer: units respond to distance from a learned centre."""
 
-from ..backend import get_backend
-from ..errors import InputError
-from ..init import as_rng, check_dtype, glorot_uniform, zeros
+from ..init import as_rng, glorot_uniform
 from .base import Layer
-from .linear import check_input
+from .linear import check_input, init_dense
 
 
 class Radial(Layer):
@@ -24,16 +22,7 @@ class Radial(Layer):
     param_names = ("W", "b")
 
     def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
-        self.n_in, self.n_out = int(n_in), int(n_out)
-        if self.n_in < 1 or self.n_out < 1:
-            raise InputError(f"Radial({n_in}, {n_out}): sizes must be positive integers")
-        self.backend = get_backend(backend)
-        self.dtype = check_dtype(dtype)
-        self.xp = self.backend.xp
-        self.W = glorot_uniform(as_rng(rng, 0), (self.n_in, self.n_out), self.dtype, self.backend)
-        self.b = zeros((self.n_out,), self.dtype, self.backend)
-        self.dW = self.xp.zeros_like(self.W)
-        self.db = self.xp.zeros_like(self.b)
+        init_dense(self, n_in, n_out, rng, dtype, backend)
 
     def forward(self, x):
         check_input(self, x)
