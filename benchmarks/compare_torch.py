@@ -7,6 +7,8 @@ MNIST train set (60,000 images: 937 steps per epoch, the last partial batch
 dropped). Contestants:
 
   minifa          minifa on NumPy: ``DataLoader(uint8, scale=255)`` + ``train_step``
+  numpy-loop      the same network as one hand-written NumPy loop, no engine
+                  (numpy_loop.py): the yardstick for minifa's own overhead
   minifa-cupy     the same on CuPy, when a GPU and CuPy are there (else skipped)
   torch-default   PyTorch, FA as a custom ``autograd.Function`` (backward sends
                   ``grad_out @ B`` down), ``torch.optim.Adam`` with defaults, a
@@ -14,9 +16,10 @@ dropped). Contestants:
   torch-tuned     the same model and loop with the settings that make PyTorch
                   fastest here (printed with the results)
 
-Both torch models start from minifa's initial W, b and B (copied in), and a
-parity check (a few identical steps on the same batches, weights compared)
-runs before any timing: it prints "parity ok" or stops with status 1.
+The torch models and the NumPy loop start from minifa's initial W, b and B
+(copied in), and a parity check (a few identical steps on the same batches,
+weights compared) runs before any timing: it prints "parity ok" or stops with
+status 1.
 
 Each contestant trains one untimed warm-up epoch, then the timed epochs are
 interleaved (round r runs epoch r of every contestant, in an order rotated
@@ -59,6 +62,7 @@ import time
 import types
 
 import numpy
+from numpy_loop import NumpyLoopRun
 
 import minifa
 
@@ -66,7 +70,7 @@ SIZES = [784, 128, 64, 10]
 BATCH_SIZE = 64
 LR = 3e-4
 SEED = 0
-NAMES = ("minifa", "minifa-cupy", "torch-default", "torch-tuned")
+NAMES = ("minifa", "numpy-loop", "minifa-cupy", "torch-default", "torch-tuned")
 PARITY_STEPS = 10
 PARITY_RTOL, PARITY_ATOL = 1e-3, 1e-6
 SCALING_BATCHES = (64, 256, 1024, 4096)
@@ -352,10 +356,10 @@ def agree(a, b):
                for wa, wb in zip(a, b) for p, q in zip(wa, wb))
 
 
-def parity_check(x, y, threads):
-    """minifa and both torch loops, from the same start, take PARITY_STEPS
-    identical batches; their weights must agree. A torch BP model from the same
-    start must not: that shows the check can tell FA from BP."""
+def parity_check(x, y, threads, with_torch=True):
+    """minifa, the NumPy loop and both torch loops, from the same start, take
+    PARITY_STEPS identical batches; their weights must agree. A torch BP model
+    from the same start must not: that shows the check can tell FA from BP."""
     n = PARITY_STEPS * BATCH_SIZE
     x, y = x[:n], y[:n]
     ref = MinifaRun("minifa", "numpy", x, y, shuffle=False)
@@ -363,10 +367,21 @@ def parity_check(x, y, threads):
     ref.run(PARITY_STEPS)
     want = ref.weights()
     moved = max_diff(want, start)
-    torch = torch_parts().torch
-    order = torch.arange(n)
     result = {"steps": PARITY_STEPS, "rtol": PARITY_RTOL, "atol": PARITY_ATOL,
               "largest_update": moved, "max_abs_diff": {}}
+    loop = NumpyLoopRun("numpy-loop", x, y, SIZES, BATCH_SIZE, LR, SEED, shuffle=False)
+    if max_diff(loop.weights(), start) != 0.0:
+        raise ParityError("numpy-loop did not start from minifa's weights")
+    loop.run(PARITY_STEPS)
+    result["max_abs_diff"]["numpy-loop"] = max_diff(loop.weights(), want)
+    if not agree(loop.weights(), want):
+        raise ParityError(f"numpy-loop and minifa disagree after {PARITY_STEPS} steps: max "
+                          f"|dW| {result['max_abs_diff']['numpy-loop']:.3g}")
+    if not with_torch:
+        result["ok"] = True
+        return result
+    torch = torch_parts().torch
+    order = torch.arange(n)
     for name, tuned, rule in [("torch-default", False, "fa"), ("torch-tuned", True, "fa"),
                               ("torch-bp-control", False, "bp")]:
         run = TorchRun(name, x, y, tuned, threads, rule=rule)
@@ -394,6 +409,8 @@ def make(name, ds, threads, sizes=SIZES, batch_size=BATCH_SIZE):
         return MinifaRun(name, "numpy", ds.x_train, ds.y_train, sizes, batch_size)
     if name == "minifa-cupy":
         return MinifaRun(name, "cupy", ds.x_train, ds.y_train, sizes, batch_size)
+    if name == "numpy-loop":
+        return NumpyLoopRun(name, ds.x_train, ds.y_train, sizes, batch_size, LR, SEED)
     return TorchRun(name, ds.x_train, ds.y_train, name == "torch-tuned", threads, sizes,
                     batch_size)
 
@@ -602,13 +619,14 @@ def print_notes(report):
 
 
 def print_parity(report):
-    parity = report.get("parity")
-    if parity is None:
-        print("parity: skipped (PyTorch is not installed)")
-        return
+    parity = report["parity"]
     diffs = parity["max_abs_diff"]
     print(f"parity ok: after {parity['steps']} identical steps from the same W, b, B, "
-          f"max |w_torch - w_minifa| = {diffs['torch-default']:.2g} (default), "
+          f"max |w_loop - w_minifa| = {diffs['numpy-loop']:.2g} (numpy-loop)", end="")
+    if "torch-default" not in diffs:
+        print("; torch skipped (PyTorch is not installed)")
+        return
+    print(f", max |w_torch - w_minifa| = {diffs['torch-default']:.2g} (default), "
           f"{diffs['torch-tuned']:.2g} (tuned), within rtol {parity['rtol']:g} + atol "
           f"{parity['atol']:g}; largest update {parity['largest_update']:.2g}; a BP control "
           f"differs by {diffs['torch-bp-control']:.2g}")
@@ -720,15 +738,15 @@ def main(argv=None):
         return 2
     report.update(data=ds.source, train_size=int(ds.x_train.shape[0]), epochs=args.epochs,
                   versions=versions(), notes=notes, parity=None)
-    if torch_parts() is not None:
-        log("parity check")
-        try:
-            report["parity"] = parity_check(ds.x_train, ds.y_train, args.threads)
-        except ParityError as exc:
-            print(f"parity FAILED: {exc}", file=sys.stderr)
-            return 1
-        if "torch-tuned" in names:
-            report["torch_tuned_settings"] = tuned_settings(args.threads)
+    log("parity check")
+    try:
+        report["parity"] = parity_check(ds.x_train, ds.y_train, args.threads,
+                                        with_torch=torch_parts() is not None)
+    except ParityError as exc:
+        print(f"parity FAILED: {exc}", file=sys.stderr)
+        return 1
+    if "torch-tuned" in names:
+        report["torch_tuned_settings"] = tuned_settings(args.threads)
     if args.scaling:
         report["scaling"] = scaling_table(args, ds, names)
     else:

@@ -29,7 +29,8 @@ def parse_args(argv=None):
     p.add_argument("--activation", default="relu", choices=sorted(minifa.model.ACTIVATIONS),
                    help="hidden-layer activation (default: relu, as the reference)")
     p.add_argument("--weight-decay", type=float, default=None, metavar="LAMBDA",
-                   help="decoupled weight decay (default: 0.1 for kp, which needs it, else 0)")
+                   help="decoupled weight decay, constant (default: for kp, which needs it, "
+                        "25 for the first 300 steps, then 0.1; else 0)")
     p.add_argument("--checkpoint", default=None, metavar="PATH",
                    help="save the whole training state here after every epoch (and on Ctrl-C)")
     p.add_argument("--resume", action="store_true",
@@ -74,6 +75,8 @@ def run(args):
     if decay is None:
         decay = minifa.model.WEIGHT_DECAY.get(args.rule, 0.0)
     optimizer = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=decay)
+    if decay:
+        print(f"weight decay: {decay!r}")
     loader, test = cli.loaders(ds, args, backend)
     if args.resume and os.path.exists(args.checkpoint):
         print(f"resuming from {args.checkpoint}")

@@ -41,7 +41,7 @@ from .layers import (
 )
 from .losses import SoftmaxCrossEntropy
 from .model import RULES, Sequential, mlp
-from .optim import SGD, Adam
+from .optim import SGD, Adam, WarmupDecay
 from .training import evaluate, train, train_step
 
 __version__ = "0.1.0"
@@ -69,6 +69,7 @@ __all__ = [
     "Radial",
     "USFLinear",
     "WMLinear",
+    "WarmupDecay",
     "BackendError",
     "DataError",
     "DataLoader",

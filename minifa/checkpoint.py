@@ -39,12 +39,17 @@ def architecture(model):
 def settings(optimizer, loader):
     """The training settings a resumed run must share to continue the same run."""
     names = ("lr", "weight_decay", "b1", "b2", "eps", "momentum")
+    # a decay schedule is recorded by its repr, which names all its settings
     return {
-        "optimizer": {n: getattr(optimizer, n) for n in names if hasattr(optimizer, n)},
+        "optimizer": {n: _setting(getattr(optimizer, n)) for n in names if hasattr(optimizer, n)},
         "loader": {"batch_size": loader.batch_size, "shuffle": loader.shuffle,
                    "drop_last": loader.drop_last, "scale": loader.scale,
                    "samples": int(loader.x.shape[0])},
     }
+
+
+def _setting(value):
+    return repr(value) if callable(value) else value
 
 
 def _generators(model, loader):

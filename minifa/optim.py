@@ -33,7 +33,8 @@ class Optimizer:
                              "build every layer with the same dtype")
         self.xp = xp = get_array_module(*(p.value for p in params))
         self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = weight_decay if callable(weight_decay) else float(weight_decay)
+        check_decay(self.lr, self.weight_decay)
         self.t = 0
         self.params = params
         n = sum(p.value.size for p in params)
@@ -63,9 +64,55 @@ class Optimizer:
                 p.grad = g
 
     def decay(self):
-        """Decoupled weight decay (Loshchilov & Hutter 2019): W <- (1 - lr * lambda) W."""
-        if self.weight_decay:
-            self.w *= 1.0 - self.lr * self.weight_decay
+        """Decoupled weight decay (Loshchilov & Hutter 2019): W <- (1 - lr * lambda) W.
+
+        ``weight_decay`` is a float lambda, or a schedule t -> lambda_t such as
+        ``WarmupDecay`` (t counts steps from 1)."""
+        lam = self.weight_decay
+        if callable(lam):
+            lam = lam(self.t)
+        if lam:
+            self.w *= 1.0 - self.lr * lam
+
+
+class WarmupDecay:
+    """Weight decay ``lambda_t = start`` for the first ``steps`` steps, then ``then``.
+
+    A strong decay while the weights are still their random draw removes most
+    of that draw, by the factor (1 - lr * start)^steps, before much is learned.
+    Kolen-Pollack needs exactly that: the part of ``W - B.T`` that training
+    never changes is the random start, and only decay shrinks it (Akrout et
+    al. 2019). With Adam 3e-4, start=25 over 300 steps gives e^-2.25 ~ 0.1;
+    docs/learning-rules.md has the measurements.
+    """
+
+    def __init__(self, start, steps, then=0.0):
+        self.start, self.steps, self.then = float(start), int(steps), float(then)
+        if min(self.start, self.then) < 0 or self.steps < 0:
+            raise InputError(f"{self!r}: decays and steps must not be negative")
+
+    def __call__(self, t):
+        return self.start if t <= self.steps else self.then
+
+    def max(self):
+        return max(self.start, self.then)
+
+    def __repr__(self):
+        return f"WarmupDecay(start={self.start:g}, steps={self.steps}, then={self.then:g})"
+
+
+def check_decay(lr, weight_decay):
+    """0 <= lr * lambda < 1, or the decay factor (1 - lr * lambda) flips or zeroes W."""
+    if callable(weight_decay):
+        if not hasattr(weight_decay, "max"):
+            return  # a plain function: its values are its author's to check
+        lam = weight_decay.max()
+    else:
+        lam = weight_decay
+    if lam < 0 or lr * lam >= 1.0:
+        raise InputError(f"weight decay {weight_decay!r} with learning rate {lr:g} gives the "
+                         f"factor 1 - lr * lambda = {1.0 - lr * lam:g}; it must lie in (0, 1]: "
+                         "lower the decay")
 
     def step(self):
         raise NotImplementedError

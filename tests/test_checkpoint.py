@@ -23,10 +23,14 @@ def data(n=600, width=20, k=4):
     return rng.random((n, width), dtype=numpy.float32), rng.integers(0, k, n)
 
 
+# KP's decay switches at step 60, between the interruption and the end
+DECAY = {"kp": minifa.WarmupDecay(start=2.0, steps=60, then=0.5)}
+
+
 def setup(rule="fa", backend=None, seed=0, sizes=(20, 16, 8, 4)):
     x, y = data()
     model = minifa.mlp(list(sizes), rule=rule, seed=seed, backend=backend)
-    opt = minifa.Adam(model.parameters())
+    opt = minifa.Adam(model.parameters(), weight_decay=DECAY.get(rule, 0.0))
     loader = minifa.DataLoader(x, y, batch_size=16, seed=minifa.streams(seed).shuffle,
                                backend=backend)
     test = (loader.backend.asarray(x[:100]), loader.backend.asarray(y[:100]))
@@ -261,3 +265,11 @@ def test_ctrl_c_without_a_checkpoint_saves_one_here(tmp_path, monkeypatch):
     assert resumed[CORE].equals(reference[CORE])
     for a, b in zip(w_ref, weights(model)):
         numpy.testing.assert_array_equal(a, b)
+
+
+def test_resume_with_another_decay_schedule_is_refused(tmp_path):
+    path = saved(tmp_path, rule="kp")
+    model, opt, loader, _ = setup("kp")
+    opt.weight_decay = minifa.WarmupDecay(start=2.0, steps=30, then=0.5)
+    with pytest.raises(minifa.DataError, match=r"weight_decay='WarmupDecay\(start=2, steps=60"):
+        ckpt.load(path, model, opt, loader)

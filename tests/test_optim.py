@@ -89,3 +89,24 @@ def test_hyperparameters_do_not_upcast_float32():
         assert p.value.dtype == numpy.float32 and p.grad.dtype == numpy.float32
     for buf in (opt.w, opt.g, opt.mu, opt.nu, opt.m, opt.v):
         assert buf.dtype == numpy.float32
+
+
+def test_warmup_decay_shrinks_by_start_then_by_then():
+    layer = Holder(numpy.ones(2))
+    schedule = minifa.WarmupDecay(start=2.0, steps=3, then=0.5)
+    opt = minifa.SGD(layer.parameters(), lr=0.1, weight_decay=schedule)
+    assert [schedule(t) for t in (1, 3, 4, 100)] == [2.0, 2.0, 0.5, 0.5]
+    for _ in range(5):
+        opt.step()  # dW = 0: only the decay moves W
+    numpy.testing.assert_allclose(layer.W, [(1 - 0.2) ** 3 * (1 - 0.05) ** 2] * 2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("decay", [-0.1, 10.0, minifa.WarmupDecay(start=20.0, steps=5)])
+def test_decay_that_would_flip_or_zero_the_weights_is_refused(decay):
+    with pytest.raises(minifa.InputError, match="lower the decay"):
+        minifa.Adam(Holder(numpy.ones(2)).parameters(), lr=0.1, weight_decay=decay)
+
+
+def test_negative_warmup_is_refused():
+    with pytest.raises(minifa.InputError, match="must not be negative"):
+        minifa.WarmupDecay(start=1.0, steps=-3)

@@ -199,15 +199,19 @@ def test_kp_moves_B_by_the_transpose_of_W_update_and_the_same_decay():
                                       rtol=1e-12, atol=1e-15)
 
 
-def test_kp_with_adam_keeps_W_minus_B_T_fixed_without_decay():
+@pytest.mark.parametrize("decay, shrink", [
+    (0.0, 1.0),  # without decay nothing pulls B onto W.T
+    (minifa.WarmupDecay(start=4.0, steps=2, then=1.0), (1 - 0.2) ** 2 * (1 - 0.05) ** 3),
+])
+def test_kp_with_adam_shrinks_W_minus_B_T_by_the_decay_alone(decay, shrink):
     model = minifa.mlp(SIZES, rule="kp", seed=5, dtype="float64")
-    opt = minifa.Adam(model.parameters(), lr=0.05)
+    opt = minifa.Adam(model.parameters(), lr=0.05, weight_decay=decay)
     diff = [layer.W - layer.B.T for layer in dense(model)]
     for seed in range(5):
         backward(model, *data(seed=seed))
         opt.step()
     for layer, d in zip(dense(model), diff):
-        numpy.testing.assert_allclose(layer.W - layer.B.T, d, atol=1e-12)
+        numpy.testing.assert_allclose(layer.W - layer.B.T, shrink * d, atol=1e-12)
 
 
 def test_weight_mirror_step_by_hand():
