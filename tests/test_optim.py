@@ -110,3 +110,33 @@ def test_decay_that_would_flip_or_zero_the_weights_is_refused(decay):
 def test_negative_warmup_is_refused():
     with pytest.raises(minifa.InputError, match="must not be negative"):
         minifa.WarmupDecay(start=1.0, steps=-3)
+
+
+def test_sliced_adam_step_equals_the_plain_one_to_the_bit(monkeypatch):
+    rng = numpy.random.default_rng(3)
+    W = rng.standard_normal(1000).astype("float32")
+    grads = rng.standard_normal((4, 1000)).astype("float32")
+    weights = []
+    for sliced in (False, True):
+        layer = Holder(W.copy())
+        opt = minifa.Adam(layer.parameters(), lr=1e-2)
+        if sliced:  # small enough that 1000 parameters take the sliced path, in 8 slices
+            monkeypatch.setattr(opt, "PARALLEL_MIN", 1)
+            monkeypatch.setattr(opt, "CHUNK", 128)
+            monkeypatch.setattr(minifa.optim, "_workers", lambda: 3)
+            monkeypatch.setattr(opt, "plain_step", calls(opt.plain_step))
+        for g in grads:
+            layer.dW[...] = g
+            opt.step()
+        weights.append(layer.W.copy())
+    assert opt.plain_step.n == 4 * 8
+    numpy.testing.assert_array_equal(weights[0], weights[1])
+
+
+def calls(f):
+    def counted(*args):
+        counted.n += 1
+        return f(*args)
+
+    counted.n = 0
+    return counted
