@@ -76,6 +76,9 @@ class Optimizer:
         if lam:
             self.w *= 1.0 - self.lr * lam
 
+    def step(self):
+        raise NotImplementedError
+
 
 class WarmupDecay:
     """Weight decay ``lambda_t = start`` for the first ``steps`` steps, then ``then``.
@@ -115,9 +118,6 @@ def check_decay(lr, weight_decay):
         raise InputError(f"weight decay {weight_decay!r} with learning rate {lr:g} gives the "
                          f"factor 1 - lr * lambda = {1.0 - lr * lam:g}; it must lie in (0, 1]: "
                          "lower the decay")
-
-    def step(self):
-        raise NotImplementedError
 
 
 class SGD(Optimizer):
@@ -256,6 +256,9 @@ _POOL = []
 
 
 def _workers():
+    """The cores this process may run on (at most 8)."""
+    if hasattr(os, "sched_getaffinity"):
+        return min(len(os.sched_getaffinity(0)), 8)
     return min(os.cpu_count() or 1, 8)
 
 
