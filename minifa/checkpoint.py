@@ -39,7 +39,8 @@ def architecture(model):
 def settings(optimizer, loader):
     """The training settings a resumed run must share to continue the same run."""
     names = ("lr", "weight_decay", "b1", "b2", "eps", "momentum")
-    # a decay schedule is recorded by its repr, which names all its settings
+    # a decay schedule is recorded by its repr (WarmupDecay's names all its
+    # settings) or, for a plain function, by its qualified name
     return {
         "optimizer": {n: _setting(getattr(optimizer, n)) for n in names if hasattr(optimizer, n)},
         "loader": {"batch_size": loader.batch_size, "shuffle": loader.shuffle,
@@ -49,7 +50,11 @@ def settings(optimizer, loader):
 
 
 def _setting(value):
-    return repr(value) if callable(value) else value
+    if not callable(value):
+        return value
+    if hasattr(value, "max"):
+        return repr(value)
+    return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
 
 
 def _generators(model, loader):
@@ -178,4 +183,4 @@ def _check_match(path, meta, model, optimizer, loader):
             if here[part].get(name) != value:
                 raise DataError(f"checkpoint {path} was trained with {part} {name}={value!r}, "
                                 f"this run has {here[part].get(name)!r}: resume with the same "
-                                "settings (e.g. --lr, --batch-size, --seed)")
+                                "settings (e.g. --lr, --weight-decay, --batch-size, --seed)")

@@ -87,8 +87,9 @@ class WarmupDecay:
     of that draw, by the factor (1 - lr * start)^steps, before much is learned.
     Kolen-Pollack needs exactly that: the part of ``W - B.T`` that training
     never changes is the random start, and only decay shrinks it (Akrout et
-    al. 2019). With Adam 3e-4, start=25 over 300 steps gives e^-2.25 ~ 0.1;
-    docs/learning-rules.md has the measurements.
+    al. 2019). With Adam 3e-4, start=100 over 75 steps gives e^-2.25 ~ 0.1;
+    the factor depends on lr, so a recipe holds for the lr it was measured
+    at. docs/learning-rules.md has the measurements.
     """
 
     def __init__(self, start, steps, then=0.0):
@@ -100,10 +101,10 @@ class WarmupDecay:
         return self.start if t <= self.steps else self.then
 
     def max(self):
-        return max(self.start, self.then)
+        return max(self.start, self.then) if self.steps else self.then
 
     def __repr__(self):
-        return f"WarmupDecay(start={self.start:g}, steps={self.steps}, then={self.then:g})"
+        return f"WarmupDecay(start={self.start!r}, steps={self.steps}, then={self.then!r})"
 
 
 def check_decay(lr, weight_decay):
@@ -114,11 +115,12 @@ def check_decay(lr, weight_decay):
         lam = weight_decay.max()
     else:
         lam = weight_decay
-    if lam < 0 or lr * lam >= 1.0:
+    if not math.isfinite(lam) or lam < 0:
+        raise InputError(f"weight decay {weight_decay!r} must be a finite number >= 0")
+    if lr * lam >= 1.0:
         raise InputError(f"weight decay {weight_decay!r} with learning rate {lr:g} gives the "
-                         f"factor 1 - lr * lambda = {1.0 - lr * lam:g}; it must lie in (0, 1]: "
-                         "lower the decay")
-
+                         f"factor 1 - lr * lambda = {1.0 - lr * lam:g}, which flips or zeroes "
+                         "the weights: lower the decay (--weight-decay) or the learning rate")
 
 class SGD(Optimizer):
     """W <- W - lr * dW; with momentum, u <- mu * u + dW; W <- W - lr * u.
@@ -253,6 +255,8 @@ class Adam(Optimizer):
 
 
 _POOL = []
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has none of the threads
 
 
 def _workers():

@@ -271,5 +271,16 @@ def test_resume_with_another_decay_schedule_is_refused(tmp_path):
     path = saved(tmp_path, rule="kp")
     model, opt, loader, _ = setup("kp")
     opt.weight_decay = minifa.WarmupDecay(start=2.0, steps=30, then=0.5)
-    with pytest.raises(minifa.DataError, match=r"weight_decay='WarmupDecay\(start=2, steps=60"):
+    with pytest.raises(minifa.DataError, match=r"weight_decay='WarmupDecay\(start=2.0, steps=60"):
         ckpt.load(path, model, opt, loader)
+
+
+def steady_half(t):
+    return 0.5
+
+
+def test_a_plain_function_schedule_is_recorded_by_its_name():
+    model, opt, loader, _ = setup()
+    opt.weight_decay = steady_half
+    recorded = ckpt.settings(opt, loader)["optimizer"]["weight_decay"]
+    assert recorded.endswith("test_checkpoint.steady_half")  # the same in every process

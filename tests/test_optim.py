@@ -101,10 +101,21 @@ def test_warmup_decay_shrinks_by_start_then_by_then():
     numpy.testing.assert_allclose(layer.W, [(1 - 0.2) ** 3 * (1 - 0.05) ** 2] * 2, rtol=1e-12)
 
 
-@pytest.mark.parametrize("decay", [-0.1, 10.0, minifa.WarmupDecay(start=20.0, steps=5)])
-def test_decay_that_would_flip_or_zero_the_weights_is_refused(decay):
-    with pytest.raises(minifa.InputError, match="lower the decay"):
+@pytest.mark.parametrize("decay, match", [
+    (10.0, "factor 1 - lr \\* lambda = 0, which flips or zeroes the weights: lower the decay"),
+    (minifa.WarmupDecay(start=20.0, steps=5), "= -1, which flips"),
+    (-0.1, "must be a finite number >= 0"),
+    (float("nan"), "must be a finite number >= 0"),
+])
+def test_decay_that_would_flip_or_zero_the_weights_is_refused(decay, match):
+    with pytest.raises(minifa.InputError, match=match):
         minifa.Adam(Holder(numpy.ones(2)).parameters(), lr=0.1, weight_decay=decay)
+
+
+def test_a_warmup_of_zero_steps_is_checked_by_its_steady_decay():
+    opt = minifa.SGD(Holder(numpy.ones(2)).parameters(), lr=0.1,
+                     weight_decay=minifa.WarmupDecay(start=20.0, steps=0, then=1.0))
+    assert repr(opt.weight_decay) == "WarmupDecay(start=20.0, steps=0, then=1.0)"
 
 
 def test_negative_warmup_is_refused():
