@@ -37,6 +37,8 @@ class Sequential:
         self.layers = list(layers)
         trained = [i for i, layer in enumerate(self.layers) if layer.param_names]
         self.first_trained = trained[0] if trained else len(self.layers)
+        if trained:
+            self.layers[trained[0]].sends_delta = False
         self.rule = None  # set by mlp(); checkpoints record it
         signals = [layer.signal for layer in self.layers if hasattr(layer, "signal")]
         self.signals = list({id(s): s for s in signals}.values())

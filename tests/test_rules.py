@@ -194,6 +194,9 @@ def test_kp_moves_B_by_the_transpose_of_W_update_and_the_same_decay():
     opt.step()
     for layer, (W, B), dW in zip(dense(model), before, dWs):
         numpy.testing.assert_allclose(layer.W, (1 - lr * wd) * W - lr * dW, rtol=1e-12)
+        if layer is dense(model)[0]:  # sends no delta down: its B is not trained
+            numpy.testing.assert_array_equal(layer.B, B)
+            continue
         numpy.testing.assert_allclose(layer.B, (1 - lr * wd) * B - lr * dW.T, rtol=1e-12)
         numpy.testing.assert_allclose(layer.W - layer.B.T, (1 - lr * wd) * (W - B.T),
                                       rtol=1e-12, atol=1e-15)
@@ -206,12 +209,21 @@ def test_kp_moves_B_by_the_transpose_of_W_update_and_the_same_decay():
 def test_kp_with_adam_shrinks_W_minus_B_T_by_the_decay_alone(decay, shrink):
     model = minifa.mlp(SIZES, rule="kp", seed=5, dtype="float64")
     opt = minifa.Adam(model.parameters(), lr=0.05, weight_decay=decay)
-    diff = [layer.W - layer.B.T for layer in dense(model)]
+    diff = [layer.W - layer.B.T for layer in dense(model)[1:]]
     for seed in range(5):
         backward(model, *data(seed=seed))
         opt.step()
-    for layer, d in zip(dense(model), diff):
+    for layer, d in zip(dense(model)[1:], diff):
         numpy.testing.assert_allclose(layer.W - layer.B.T, shrink * d, atol=1e-12)
+
+
+def test_kp_trains_no_B_in_the_first_layer_which_sends_no_delta():
+    model = minifa.mlp(SIZES, rule="kp", seed=5, dtype="float64")
+    first, *rest = dense(model)
+    names = [(p.layer, p.name) for p in model.parameters()]
+    assert (first, "B") not in names and all((layer, "B") in names for layer in rest)
+    alone = minifa.KPLinear(3, 2)  # outside a model it cannot know, so it trains B
+    assert alone.param_names == ("W", "b", "B")
 
 
 def test_weight_mirror_step_by_hand():

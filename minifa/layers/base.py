@@ -50,6 +50,7 @@ class Layer:
     """
 
     param_names = ()
+    sends_delta = True  # False for a model's first trained layer: no layer below needs its delta
 
     def forward(self, x):
         raise NotImplementedError

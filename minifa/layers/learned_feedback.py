@@ -13,7 +13,9 @@ class KPLinear(FALinear):
         dW = x.T @ delta                (in, out)
         dB = dW.T = delta.T @ x         (out, in)
 
-    ``B`` is therefore a parameter here (``param_names``). Any optimizer whose
+    ``B`` is therefore a parameter here (``param_names``), except in a model's
+    first trained layer, which sends no delta down (``sends_delta``): its
+    ``B`` would train for nothing and is left as drawn. Any optimizer whose
     update is elementwise (SGD, Adam) then moves B by exactly the transpose of
     W's move, and its decoupled weight decay lambda (``weight_decay``) scales
     both alike, so ``W - B.T`` shrinks by the factor (1 - lr * lambda) every
@@ -24,15 +26,18 @@ class KPLinear(FALinear):
     feedback_expr = "{d} @ B_{l}"
     feedback_note = "B_{l} trained: dB_{l} = dW_{l}.T"
 
-    param_names = ("W", "b", "B")
-
     def __init__(self, n_in, n_out, **kwargs):
         super().__init__(n_in, n_out, **kwargs)
         self.dB = self.xp.zeros_like(self.B)
 
+    @property
+    def param_names(self):
+        return ("W", "b", "B") if self.sends_delta else ("W", "b")
+
     def grads(self, delta):
         super().grads(delta)  # dW = x.T @ delta
-        self.dB[...] = self.dW.T  # dB = dW.T   (out, in)
+        if self.sends_delta:
+            self.dB[...] = self.dW.T  # dB = dW.T   (out, in)
 
 
 class WMLinear(FALinear):
