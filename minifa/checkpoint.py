@@ -139,6 +139,13 @@ def load(path, model, optimizer, loader):
     ``loader`` (in place, on their backend). Returns the meta dict."""
     meta, arrays = read(path)
     _check_match(path, meta, model, optimizer, loader)
+    for name, a in _optimizer_arrays(optimizer).items():  # checked before anything is restored
+        saved = arrays.get(f"optimizer.{name}")
+        if saved is None or saved.shape != a.shape:
+            got = "none" if saved is None else f"{saved.size}"
+            raise DataError(f"checkpoint {path} holds optimizer state for {got} values, this "
+                            f"optimizer trains {a.size}: it was saved for other trained "
+                            "arrays (another minifa version or model); start afresh")
     backend = loader.backend
     for i, layer in enumerate(model.layers):
         for name, a in _layer_arrays(layer).items():

@@ -284,3 +284,17 @@ def test_a_plain_function_schedule_is_recorded_by_its_name():
     opt.weight_decay = steady_half
     recorded = ckpt.settings(opt, loader)["optimizer"]["weight_decay"]
     assert recorded.endswith("test_checkpoint.steady_half")  # the same in every process
+
+
+def test_optimizer_state_of_another_size_is_refused_before_anything_changes(tmp_path):
+    path = saved(tmp_path)
+    with numpy.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["optimizer.mu"] = arrays["optimizer.mu"][:-5]  # as if saved for other arrays
+    numpy.savez(path, **arrays)
+    model, opt, loader, _ = setup()
+    before = weights(model)
+    with pytest.raises(minifa.DataError, match=r"optimizer state for \d+ values, this optimizer"):
+        ckpt.load(path, model, opt, loader)
+    for a, b in zip(before, weights(model)):
+        numpy.testing.assert_array_equal(a, b)
