@@ -6,8 +6,10 @@ learning rule with the same seed, and compare test accuracy and speed.
     python examples/compare_rules.py --rules bp fa kp --epochs 5
 
 Every rule starts from the same forward weights and sees the same minibatches.
-Prints one table (rule, test accuracy per epoch, median seconds per epoch and its
-ratio to BP's) and writes every epoch of every rule as CSV.
+The rules train side by side, one epoch each in turn (the order rotated every
+round), so a drift in the machine's speed hits every rule alike. Prints one
+table (rule, test accuracy per epoch, median seconds per epoch and its ratio
+to BP's) and writes every epoch of every rule as CSV.
 """
 
 import argparse
@@ -34,13 +36,38 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def run_rule(rule, ds, backend, args):
+def setup_rule(rule, ds, backend, args, test=None):
+    """Model, optimizer, loader and test pair of one rule (the test pair shared)."""
     model = minifa.mlp(SIZES, rule=rule, seed=args.seed, dtype=args.dtype, backend=backend)
     opt = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=WEIGHT_DECAY.get(rule, 0.0))
-    loader, test = cli.loaders(ds, args, backend)
-    history = minifa.train(model, opt, loader, epochs=args.epochs, test=test)
-    history.insert(0, "rule", rule)
-    return history
+    loader, own_test = cli.loaders(ds, args, backend)
+    return model, opt, loader, test if test is not None else own_test
+
+
+def train_side_by_side(rules, ds, backend, args):
+    """One epoch of every rule per round, the order rotated each round. A rule's
+    loader and optimizer carry on between its epochs, so each rule's run is the
+    one ``minifa.train(..., epochs=args.epochs)`` would give."""
+    runs, test = {}, None
+    for rule in rules:
+        runs[rule] = setup_rule(rule, ds, backend, args, test)
+        test = runs[rule][3]
+    rows = {rule: [] for rule in rules}
+    for epoch in range(1, args.epochs + 1):
+        turn = (epoch - 1) % len(rules)
+        for rule in rules[turn:] + rules[:turn]:
+            row = minifa.train(*runs[rule][:3], epochs=1, test=runs[rule][3]).iloc[0]
+            rows[rule].append(row.copy())
+            rows[rule][-1]["epoch"] = epoch
+        print(f"epoch {epoch}/{args.epochs}: " + ", ".join(
+            f"{rule} {rows[rule][-1]['acc_test']:.4f}" for rule in rules), flush=True)
+    histories = []
+    for rule in rules:
+        history = pandas.DataFrame(rows[rule]).reset_index(drop=True)
+        history["epoch"] = history["epoch"].astype(int)
+        history.insert(0, "rule", rule)
+        histories.append(history)
+    return histories
 
 
 def summary(histories):
@@ -63,12 +90,7 @@ def run(args):
     backend = minifa.get_backend(args.backend)
     ds = cli.load_data(args)
     print(f"backend: {backend.name}, seed: {args.seed}, epochs: {args.epochs}")
-    histories = []
-    for rule in args.rules:
-        histories.append(run_rule(rule, ds, backend, args))
-        h = histories[-1]
-        print(f"{rule:>5}: test accuracy {h['acc_test'].iloc[-1]:.4f} after {args.epochs} "
-              f"epochs, {statistics.median(h['seconds']):.3f} s/epoch", flush=True)
+    histories = train_side_by_side(list(args.rules), ds, backend, args)
     table = summary(histories)
     with pandas.option_context("display.width", 200, "display.max_columns", 40,
                                "display.float_format", "{:.4f}".format):
