@@ -56,9 +56,9 @@ def train_side_by_side(rules, ds, backend, args):
     for epoch in range(1, args.epochs + 1):
         turn = (epoch - 1) % len(rules)
         for rule in rules[turn:] + rules[:turn]:
-            row = minifa.train(*runs[rule][:3], epochs=1, test=runs[rule][3]).iloc[0]
-            rows[rule].append(row.copy())
-            rows[rule][-1]["epoch"] = epoch
+            row = minifa.train(*runs[rule][:3], epochs=1, test=runs[rule][3]).iloc[0].copy()
+            row["epoch"] = epoch  # train() counts from 1 on every call
+            rows[rule].append(row)
         print(f"epoch {epoch}/{args.epochs}: " + ", ".join(
             f"{rule} {rows[rule][-1]['acc_test']:.4f}" for rule in rules), flush=True)
     histories = []
