@@ -40,8 +40,8 @@ def setup_rule(rule, ds, backend, args, test=None):
     """Model, optimizer, loader and test pair of one rule (the test pair shared)."""
     model = minifa.mlp(SIZES, rule=rule, seed=args.seed, dtype=args.dtype, backend=backend)
     opt = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=WEIGHT_DECAY.get(rule, 0.0))
-    loader, own_test = cli.loaders(ds, args, backend)
-    return model, opt, loader, test if test is not None else own_test
+    loader = cli.train_loader(ds, args, backend)
+    return model, opt, loader, test if test is not None else cli.test_set(ds, loader)
 
 
 def train_side_by_side(rules, ds, backend, args):

@@ -78,12 +78,21 @@ def loaders(ds, args, backend):
 
     Pixels stay uint8 (47 MB for full MNIST, not 188) and are scaled per batch.
     """
-    backend = get_backend(backend)
-    loader = DataLoader(ds.x_train, ds.y_train, batch_size=args.batch_size,
-                        seed=streams(args.seed).shuffle, backend=backend, scale=255,
-                        dtype=args.dtype)
-    test = (loader.features(backend.asarray(ds.x_test)), backend.asarray(ds.y_test))
-    return loader, test
+    loader = train_loader(ds, args, backend)
+    return loader, test_set(ds, loader)
+
+
+def train_loader(ds, args, backend):
+    """The shuffled training DataLoader (uint8 pixels, scaled per batch)."""
+    return DataLoader(ds.x_train, ds.y_train, batch_size=args.batch_size,
+                      seed=streams(args.seed).shuffle, backend=get_backend(backend), scale=255,
+                      dtype=args.dtype)
+
+
+def test_set(ds, loader):
+    """The test pair on ``loader``'s backend, scaled as its batches are."""
+    backend = loader.backend
+    return loader.features(backend.asarray(ds.x_test)), backend.asarray(ds.y_test)
 
 
 class EpochTable:
