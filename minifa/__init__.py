@@ -4,14 +4,21 @@ Every forward and backward equation is a visible line of NumPy (or CuPy)
 code; see docs/feedback-alignment.md for the map from equation to function.
 """
 
-from . import backend, checkpoint, layers, model
+from . import backend, checkpoint, gradcheck, layers, model
 from .backend import get_backend
 from .data import DataLoader, load_mnist
 from .diagnostics import Diagnostics, diagnose
-from .errors import BackendError, DataError, InputError, MinifaError, TrainingStopped
-from .init import streams
+from .errors import (
+    BackendError,
+    DataError,
+    GradientCheckError,
+    InputError,
+    MinifaError,
+    TrainingStopped,
+)
+from .init import seed, streams
 from .layers import *  # noqa: F403  (the names in layers.__all__)
-from .losses import SoftmaxCrossEntropy
+from .losses import MeanSquaredError, SigmoidCrossEntropy, SoftmaxCrossEntropy
 from .model import RULES, Sequential, mlp
 from .optim import SGD, Adam, WarmupDecay
 from .training import evaluate, train, train_step
@@ -24,11 +31,14 @@ __all__ = [
     "DataError",
     "DataLoader",
     "Diagnostics",
+    "GradientCheckError",
     "InputError",
+    "MeanSquaredError",
     "MinifaError",
     "RULES",
     "SGD",
     "Sequential",
+    "SigmoidCrossEntropy",
     "SoftmaxCrossEntropy",
     "TrainingStopped",
     "WarmupDecay",
@@ -37,9 +47,11 @@ __all__ = [
     "diagnose",
     "evaluate",
     "get_backend",
+    "gradcheck",
     "load_mnist",
     "mlp",
     "model",
+    "seed",
     "streams",
     "train",
     "train_step",

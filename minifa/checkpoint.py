@@ -1,7 +1,8 @@
 """Whole training states in one ``.npz`` file, written atomically.
 
-A checkpoint holds every layer's parameters and feedback matrices, the
-optimizer's state, every random generator's state, the epoch and step, the
+A checkpoint holds every layer's parameters and feedback matrices, any other
+array a layer holds (a user rule's fixed noise, say; not the caches that
+``forward`` rebuilds every step, nor gradients), the optimizer's state, every random generator's state, the epoch and step, the
 rule and the architecture, the history so far and the minifa version. Arrays
 are stored as host NumPy arrays, so a file saved on CuPy loads on NumPy and
 the other way round; the rest is JSON. Nothing is pickled.
@@ -17,22 +18,59 @@ import zipfile
 
 import numpy
 
-from .errors import DataError
+from .backend import backend_of
+from .errors import DataError, InputError, MinifaError
 from .fileio import atomic_write
 
 FORMAT = 1
-FEEDBACK_STATE = ("B", "R")  # non-parameter arrays a rule keeps between steps
+
+
+def _is_array(value):
+    try:
+        backend_of(value)
+    except MinifaError:
+        return False
+    return hasattr(value, "shape")
+
+
+def _holds_state(value):
+    """True for a container with an array or a Generator somewhere inside."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_holds_state(v) or _is_array(v) or isinstance(v, numpy.random.Generator)
+                   for v in value)
+    return False
 
 
 def _layer_arrays(layer):
-    names = list(layer.param_names) + [n for n in FEEDBACK_STATE if n not in layer.param_names]
-    return {n: getattr(layer, n) for n in names if getattr(layer, n, None) is not None
-            and hasattr(getattr(layer, n), "shape")}
+    """``{name: array}`` of what a checkpoint keeps of ``layer``: its trained and
+    feedback arrays first, then every other array attribute, except the caches
+    ``forward`` rebuilds each step (``cache_names``) and the gradients."""
+    named = list(dict.fromkeys([*layer.param_names, *layer.feedback_names]))
+    skip = set(layer.cache_names) | {"d" + n for n in named}
+    others = [n for n, v in vars(layer).items()
+              if n not in skip and n not in named and _is_array(v)]
+    return {n: getattr(layer, n) for n in named + others
+            if getattr(layer, n, None) is not None}
+
+
+def check_savable(model):
+    """Refuse, before training, a layer whose state a checkpoint could not restore."""
+    for i, layer in enumerate(model.layers):
+        for name, value in vars(layer).items():
+            if name not in layer.cache_names and _holds_state(value):
+                raise InputError(
+                    f"layer {i} ({type(layer).__name__}) holds arrays or generators inside "
+                    f"its {type(value).__name__} attribute {name!r}, which a checkpoint cannot "
+                    "restore: keep each as its own attribute, or name it in cache_names if "
+                    "forward rebuilds it every step")
 
 
 def architecture(model):
     """``[[layer, {array: shape}], ...]``: what a checkpoint must match."""
-    return [[repr(layer), {n: list(a.shape) for n, a in _layer_arrays(layer).items()}]
+    return [[repr(layer), {n: list(a.shape) for n, a in _layer_arrays(layer).items()
+                           if n in layer.param_names or n in layer.feedback_names}]
             for layer in model.layers]
 
 
@@ -79,6 +117,7 @@ def save(path, model, optimizer, loader, epoch, step, history, sums=None):
     """
     from . import __version__
 
+    check_savable(model)
     backend = loader.backend
     arrays = {}
     for i, layer in enumerate(model.layers):
@@ -146,10 +185,23 @@ def load(path, model, optimizer, loader):
             raise DataError(f"checkpoint {path} holds optimizer state for {got} values, this "
                             f"optimizer trains {a.size}: it was saved for other trained "
                             "arrays (another minifa version or model); start afresh")
+    for i, layer in enumerate(model.layers):
+        for name in _layer_arrays(layer):
+            if f"layer{i}.{name}" not in arrays:
+                raise DataError(f"checkpoint {path} holds no array {name!r} for layer {i} "
+                                f"({type(layer).__name__}), which this model has: it was "
+                                "saved by other code; start afresh")
     backend = loader.backend
     for i, layer in enumerate(model.layers):
-        for name, a in _layer_arrays(layer).items():
-            a[...] = backend.asarray(arrays[f"layer{i}.{name}"])  # in place: views stay views
+        prefix = f"layer{i}."
+        for key, saved in arrays.items():
+            if not key.startswith(prefix):
+                continue
+            a = getattr(layer, key[len(prefix):], None)
+            if _is_array(a) and a.shape == saved.shape:
+                a[...] = backend.asarray(saved)  # in place: views stay views
+            else:  # state this layer makes only once it runs (or of another shape)
+                setattr(layer, key[len(prefix):], backend.asarray(saved))
     for name, a in _optimizer_arrays(optimizer).items():
         a[...] = backend.asarray(arrays[f"optimizer.{name}"])
     optimizer.t = meta["optimizer"]["t"]

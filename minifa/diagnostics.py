@@ -61,8 +61,9 @@ def _generators(model):
                 yield value
 
 
-def diagnose(model, x, y):
-    """Per-layer diagnostics of ``model`` on the minibatch ``(x, y)``.
+def diagnose(model, x, y, loss=None):
+    """Per-layer diagnostics of ``model`` on the minibatch ``(x, y)``, with the
+    output error of ``loss`` (default: softmax cross-entropy).
 
     Returns a list of dicts, one per layer with parameters (top first), with
     ``layer`` (1 = the first such layer), ``kind`` and the METRICS as Python
@@ -70,20 +71,17 @@ def diagnose(model, x, y):
     """
     states = [(g, g.bit_generator.state) for g in _generators(model)]
     try:
-        return _diagnose(model, x, y)
+        return _diagnose(model, x, y, loss or SoftmaxCrossEntropy())
     finally:
         for g, state in states:
             g.bit_generator.state = state
 
 
-def _diagnose(model, x, y):
+def _diagnose(model, x, y, loss):
     layers = model.layers
     with_params = [i for i, layer in enumerate(layers) if layer.param_names]
-    loss = SoftmaxCrossEntropy()
     loss.forward(model.forward(x), y)
     e = loss.backward()
-    for signal in model.signals:
-        signal.set(e, y)
     rows = []
     delta_rule = delta_bp = e
     for i in reversed(range(len(layers))):
@@ -106,7 +104,8 @@ def _diagnose(model, x, y):
             rows.append(row)
         if i == 0:
             break
-        signal_rule, signal_bp = layer.feedback(delta_rule), layer.bp_feedback(delta_bp)
+        source = layer.signal(e, y) if layer.direct else delta_rule  # DFA, DRTP: from the output
+        signal_rule, signal_bp = layer.feedback(source), layer.bp_feedback(delta_bp)
         if layer.param_names and rows[-1]["feedback_used"]:
             rows[-1]["signal_angle"] = angle(signal_rule, signal_bp)
         delta_rule, delta_bp = signal_rule, signal_bp
@@ -120,14 +119,15 @@ class Diagnostics:
     """Records ``diagnose`` on a fixed minibatch during ``train``.
 
     ``Diagnostics(x, y)`` records before the first step and after each
-    epoch's last step; ``every=N`` also every N steps. ``frame()`` gives the tidy table (one row
+    epoch's last step; ``every=N`` also every N steps; ``loss`` is the one
+    training uses (default: softmax cross-entropy). ``frame()`` gives the tidy table (one row
     per record and layer); ``train`` adds the per-epoch values to its history
     as ``<metric>_<layer>`` columns. ``seconds`` is the time spent here, which
     ``train`` leaves out of the epoch's time.
     """
 
-    def __init__(self, x, y, every=None):
-        self.x, self.y = x, y
+    def __init__(self, x, y, every=None, loss=None):
+        self.x, self.y, self.loss = x, y, loss
         self.every = int(every) if every else None
         self.records = []
         self.latest = []
@@ -135,7 +135,7 @@ class Diagnostics:
 
     def record(self, model, epoch, step):
         start = time.perf_counter()
-        rows = self.latest = diagnose(model, self.x, self.y)
+        rows = self.latest = diagnose(model, self.x, self.y, self.loss)
         for row in rows:
             self.records.append({"epoch": epoch, "step": step, **row})
         self.seconds += time.perf_counter() - start

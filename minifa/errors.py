@@ -23,3 +23,8 @@ class TrainingStopped(MinifaError, RuntimeError):
     def __init__(self, message, interrupted=False):
         super().__init__(message)
         self.interrupted = interrupted
+
+
+class GradientCheckError(MinifaError, AssertionError):
+    """minifa.gradcheck found an analytic gradient or feedback that disagrees
+    with its reference; an AssertionError, so pytest reports a failed test."""

@@ -33,11 +33,25 @@ def streams(seed=0):
     return Streams(*(numpy.random.default_rng(s) for s in children))
 
 
-def as_rng(rng, default_seed):
-    """A Generator from a Generator, an int seed, or None (``default_seed``)."""
+_default = {"seed": numpy.random.SeedSequence(0)}
+
+
+def seed(n=0):
+    """Restart the package's default stream: the generators handed to layers built
+    without ``rng`` (and other seeds left at None) are drawn from it in turn, so
+    two such layers differ, and the same script gives the same numbers in every
+    fresh process. ``minifa.seed(n)`` makes the draws that follow those of seed n."""
+    _default["seed"] = numpy.random.SeedSequence(check_seed(n))
+
+
+def as_rng(rng):
+    """A Generator from a Generator, an int seed, or None: the next independent
+    child of the package's default stream (see ``seed``)."""
     if isinstance(rng, numpy.random.Generator):
         return rng
-    return numpy.random.default_rng(default_seed if rng is None else check_seed(rng))
+    if rng is None:
+        return numpy.random.default_rng(_default["seed"].spawn(1)[0])
+    return numpy.random.default_rng(check_seed(rng))
 
 
 def check_dtype(dtype):

@@ -2,6 +2,7 @@
 
 from .backend import backend_of, get_array_module
 from .errors import InputError
+from .targets import one_hot
 
 
 class SoftmaxCrossEntropy:
@@ -49,6 +50,66 @@ class SoftmaxCrossEntropy:
 
     def __repr__(self):
         return "SoftmaxCrossEntropy()"
+
+
+class SigmoidCrossEntropy:
+    """Mean binary cross-entropy of sigmoid(z) against one-hot targets t: each
+    output is its own yes/no classifier (as in Akrout et al. 2019 and Frenkel
+    et al. 2021's sigmoid output layer).
+
+        L = mean_n sum_k( softplus(z_nk) - t_nk z_nk ),  t = onehot(y)    (n, k), (n,) -> ()
+        e = sigmoid(z) - t;  delta = e / n                                   (n, k) -> (n, k)
+
+    softplus(z) = log(1 + exp(z)) is computed as logaddexp(0, z), so no exp
+    overflows; the sum is -t log(sigmoid(z)) - (1 - t) log(1 - sigmoid(z)).
+    """
+
+    def forward(self, z, y):
+        xp = get_array_module(z, y)
+        check_logits(z, y)
+        n, k = z.shape
+        t = _targets(y, k, z.dtype)
+        self.e = 0.5 * (1.0 + xp.tanh(0.5 * z)) - t  # sigmoid(z) - t
+        return ((xp.logaddexp(0.0, z) - t * z).sum(axis=1) * (1.0 / n)).sum()
+
+    def backward(self):
+        return self.e * (1.0 / self.e.shape[0])  # delta = e / n
+
+    def __repr__(self):
+        return "SigmoidCrossEntropy()"
+
+
+class MeanSquaredError:
+    """Half the squared distance between the outputs and one-hot targets,
+    averaged over the batch:
+
+        L = mean_n( ||z_n - t_n||^2 / 2 ),  t = onehot(y)    (n, k), (n,) -> ()
+        e = z - t;  delta = e / n                             (n, k) -> (n, k)
+    """
+
+    def forward(self, z, y):
+        check_logits(z, y)
+        n, k = z.shape
+        self.e = z - _targets(y, k, z.dtype)  # (n, k)
+        return ((0.5 * self.e * self.e).sum(axis=1) * (1.0 / n)).sum()
+
+    def backward(self):
+        return self.e * (1.0 / self.e.shape[0])  # delta = e / n
+
+    def __repr__(self):
+        return "MeanSquaredError()"
+
+
+LOSSES = {"softmax-ce": SoftmaxCrossEntropy, "sigmoid-ce": SigmoidCrossEntropy,
+          "mse": MeanSquaredError}
+
+
+def _targets(y, k, dtype):
+    try:
+        return one_hot(y, k, dtype)  # (n,) -> (n, k)
+    except IndexError:
+        raise InputError(f"labels reach past the {k} outputs: labels must be 0..{k - 1}") \
+            from None
 
 
 def check_logits(z, y):

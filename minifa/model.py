@@ -11,8 +11,9 @@ from .layers import (
     FRSFLinear,
     KPLinear,
     Linear,
-    OutputSignal,
+    Layer,
     ReLU,
+    Sigmoid,
     Tanh,
     USFLinear,
     WMLinear,
@@ -27,8 +28,8 @@ class Sequential:
     below it needs a delta, and under FA that product would cost as much as
     its forward pass (layers before it, like a Reshape, are skipped).
 
-    Layers with direct feedback (DFA, DRTP) share an ``OutputSignal``:
-    ``backward`` first fills it with the output error and the targets ``y``.
+    Layers with direct feedback (DFA, DRTP) are handed the output error ``e``
+    (the delta ``backward`` starts from) and the labels ``y`` as well.
     """
 
     def __init__(self, *layers):
@@ -40,8 +41,6 @@ class Sequential:
         if trained:
             self.layers[trained[0]].sends_delta = False
         self.rule = None  # set by mlp(); checkpoints record it
-        signals = [layer.signal for layer in self.layers if hasattr(layer, "signal")]
-        self.signals = list({id(s): s for s in signals}.values())
 
     def forward(self, x):
         for layer in self.layers:
@@ -51,11 +50,15 @@ class Sequential:
     __call__ = forward
 
     def backward(self, delta, y=None):
-        for signal in self.signals:
-            signal.set(delta, y)  # e and y for layers that hear from the output directly
+        """Walk down from ``delta``, the error at the output (e / n), with labels ``y``."""
+        if y is None and any(layer.needs_targets for layer in self.layers):
+            names = sorted({type(la).__name__ for la in self.layers if la.needs_targets})
+            raise InputError(f"{', '.join(names)} learns from the labels: call "
+                             "model.backward(delta, y) with the minibatch's labels y")
+        e = delta
         first = self.first_trained
         for layer in reversed(self.layers[first + 1:]):
-            delta = layer.backward(delta)
+            delta = layer.backward(delta, e, y) if layer.direct else layer.backward(delta)
         if first < len(self.layers):
             self.layers[first].grads(delta)
 
@@ -100,12 +103,11 @@ def _rule_layers(rule, n_classes, rngs, **common):
     """A factory ``make(n_in, n_out)`` for the dense layers of ``rule``."""
     feedback = dict(common, feedback_rng=rngs.feedback)
     noise = dict(common, noise_rng=rngs.noise)
-    signal = OutputSignal()
     return {
         "bp": lambda i, o: Linear(i, o, **common),
         "fa": lambda i, o: FALinear(i, o, **feedback),
-        "dfa": lambda i, o: DFALinear(i, o, n_classes, signal, **feedback),
-        "drtp": lambda i, o: DRTPLinear(i, o, n_classes, signal, **feedback),
+        "dfa": lambda i, o: DFALinear(i, o, n_classes, **feedback),
+        "drtp": lambda i, o: DRTPLinear(i, o, n_classes, **feedback),
         "usf": lambda i, o: USFLinear(i, o, **common),
         "frsf": lambda i, o: FRSFLinear(i, o, **feedback),
         "brsf": lambda i, o: BRSFLinear(i, o, **noise),
@@ -125,7 +127,7 @@ RULES = {
     "wm": "weight mirror (Akrout et al. 2019): B learns W.T from noise",
     "drtp": "direct random target projection (Frenkel et al. 2021): y* @ B_l",
 }
-ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 # Kolen-Pollack needs weight decay to pull B onto W.T (Akrout et al. 2019); the
 # other rules train without it, as the reference run does. With Adam 3e-4 over
 # 10 epochs a steady decay strong enough to align B costs accuracy, so a strong
@@ -134,10 +136,24 @@ ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
 WEIGHT_DECAY = {"kp": WarmupDecay(start=100.0, steps=75, then=0.1)}
 
 
+def _activation_class(activation):
+    """A Layer class from a name in ACTIVATIONS or the class itself."""
+    if isinstance(activation, type) and issubclass(activation, Layer):
+        return activation
+    if isinstance(activation, Layer):
+        raise InputError(f"activation={activation!r} is a layer instance, which every hidden "
+                         f"layer would share: pass the class, {type(activation).__name__}")
+    if activation not in ACTIVATIONS:
+        raise InputError(f"unknown activation {activation!r}: choose one of "
+                         f"{', '.join(ACTIVATIONS)}, or pass a Layer class")
+    return ACTIVATIONS[activation]
+
+
 def mlp(sizes, rule="fa", activation="relu", seed=0, dtype="float32", backend=None):
     """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` whose every dense
     layer follows ``rule`` (a key of ``RULES``), with ``activation`` between
-    them (none after the last).
+    them (none after the last): a name in ``ACTIVATIONS`` or a ``Layer``
+    class, of which each position gets its own instance.
 
     Weights come from the seed's ``weights`` stream, feedback matrices from its
     ``feedback`` stream and per-step noise from its ``noise`` stream, so every
@@ -145,10 +161,7 @@ def mlp(sizes, rule="fa", activation="relu", seed=0, dtype="float32", backend=No
     """
     if rule not in RULES:
         raise InputError(f"unknown rule {rule!r}: choose one of {', '.join(RULES)}")
-    if activation not in ACTIVATIONS:
-        raise InputError(
-            f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}"
-        )
+    activation = _activation_class(activation)
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or min(sizes) < 1:
         raise InputError(f"mlp sizes must be at least two positive widths, got {sizes}")
@@ -159,7 +172,7 @@ def mlp(sizes, rule="fa", activation="relu", seed=0, dtype="float32", backend=No
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         layers.append(make(n_in, n_out))
         if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(activation())
     model = Sequential(*layers)
     model.rule = rule
     return model

@@ -20,7 +20,8 @@ class Optimizer:
     An update is then a few passes over one array instead of a few per
     parameter: on a 784-128-64-10 net that halves Adam's time per step. Layers
     write their gradients in place; one that rebinds ``dW`` instead still
-    works (``gather`` copies it in).
+    works (``gather`` copies it in). ``move_into`` says what moving means for
+    a layer that keeps views of its own weights.
     """
 
     def __init__(self, params, lr, weight_decay=0.0):
@@ -42,18 +43,7 @@ class Optimizer:
         n = sum(p.value.size for p in params)
         self.w = xp.empty(n, dtype=params[0].value.dtype)
         self.g = xp.zeros_like(self.w)
-        self.views = []
-        offset = 0
-        for p in params:
-            shape, size = p.value.shape, p.value.size
-            w = self.w[offset:offset + size].reshape(shape)
-            g = self.g[offset:offset + size].reshape(shape)
-            w[...] = p.value
-            if p.grad is not None:
-                g[...] = p.grad
-            p.value, p.grad = w, g
-            self.views.append((w, g))
-            offset += size
+        self.views = move_into(params, self.w, self.g)
 
     def gather(self):
         """Bring rebound arrays back into the flat storage (normally a no-op)."""
@@ -78,6 +68,41 @@ class Optimizer:
 
     def step(self):
         raise NotImplementedError
+
+
+def move_into(params, w, g):
+    """Make every parameter's value and gradient views of the flat arrays ``w``
+    and ``g``, in order, with the same values; returns the ``(value, grad)``
+    views. Each layer's ``parameters_moved()`` runs once its arrays have
+    moved; an InputError names any other array of the layer still sharing
+    memory with a moved one: a view like ``self.Wt = self.W.T`` that would
+    silently stop following W from the first update on.
+    """
+    xp = get_array_module(w)
+    views, offset, old = [], 0, {}
+    for p in params:
+        shape, size = p.value.shape, p.value.size
+        value = w[offset:offset + size].reshape(shape)
+        grad = g[offset:offset + size].reshape(shape)
+        value[...] = p.value
+        if p.grad is not None:
+            grad[...] = p.grad
+        old.setdefault(id(p.layer), (p.layer, []))[1].append((p.name, p.value))
+        p.value, p.grad = value, grad
+        views.append((value, grad))
+        offset += size
+    for layer, moved in old.values():
+        layer.parameters_moved()
+        for attr, a in vars(layer).items():
+            for name, before in moved:
+                if attr not in (name, "d" + name) and isinstance(a, type(before)) and \
+                        xp.may_share_memory(a, before):
+                    raise InputError(
+                        f"{type(layer).__name__}.{attr} is a view of {name}, which the "
+                        f"optimizer has moved into its flat storage, so {attr} would stop "
+                        f"following {name}: rebuild it in parameters_moved(), or compute it "
+                        "from the current weights when it is used (docs/writing-a-rule.md)")
+    return views
 
 
 class WarmupDecay:

@@ -125,6 +125,8 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
                integer_x=train_loader.scale is not None)
     if test is not None:
         check_data(test[0], test[1], model.n_in, model.n_out, "test data")
+    if checkpoint:
+        ckpt.check_savable(model)
     backend = train_loader.backend
     n_batches = len(train_loader)
     rows, first_epoch, first_step, sums = [], 1, 0, None

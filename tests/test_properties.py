@@ -128,14 +128,14 @@ DIRECT = ("DFALinear", "DRTPLinear")
 def make_dense(kind, n_in, n_out, dtype, seed, n_classes=3):
     kw = dict(rng=seed, dtype=dtype)
     if kind in DIRECT:
-        return getattr(minifa, kind)(n_in, n_out, n_classes, minifa.OutputSignal(), **kw)
+        return getattr(minifa, kind)(n_in, n_out, n_classes, **kw)
     if kind == "BinaryLinear(stochastic)":
         return minifa.BinaryLinear(n_in, n_out, stochastic=True, noise_rng=seed, **kw)
     return getattr(minifa, kind)(n_in, n_out, **kw)
 
 
-def check_backward(layer, x, delta):
-    d_in = layer.backward(delta)
+def check_backward(layer, x, delta, **direct):
+    d_in = layer.backward(delta, **direct)
     assert d_in.shape == x.shape, f"{layer!r}: backward gave {d_in.shape}, input was {x.shape}"
     assert d_in.dtype == x.dtype, f"{layer!r}: backward gave {d_in.dtype}, input was {x.dtype}"
     assert_finite(d_in, f"{layer!r} backward")
@@ -154,11 +154,12 @@ def test_dense_layers_forward_backward(data, kind, n, n_in, n_out, k, dtype, see
     z = layer.forward(x)
     assert z.shape == (n, n_out) and z.dtype == numpy.dtype(dtype)
     assert_finite(z, f"{layer!r} forward")
-    if kind in DIRECT:  # what Sequential.backward broadcasts: output error and targets
-        e = data.draw(arrays(dtype, (n, k)), label="e")
-        y = data.draw(hnp.arrays(numpy.int64, (n,), elements=st.integers(0, k - 1)), label="y")
-        layer.signal.set(e, y)
-    check_backward(layer, x, data.draw(arrays(dtype, (n, n_out)), label="delta"))
+    direct = {}
+    if kind in DIRECT:  # what Sequential.backward hands them: output error and labels
+        direct["e"] = data.draw(arrays(dtype, (n, k)), label="e")
+        direct["y"] = data.draw(hnp.arrays(numpy.int64, (n,), elements=st.integers(0, k - 1)),
+                                label="y")
+    check_backward(layer, x, data.draw(arrays(dtype, (n, n_out)), label="delta"), **direct)
 
 
 @st.composite

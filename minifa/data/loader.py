@@ -94,7 +94,7 @@ class DataLoader:
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        self.rng = as_rng(seed, 0)
+        self.rng = as_rng(seed)
 
     def __len__(self):
         n, bs = self.x.shape[0], self.batch_size

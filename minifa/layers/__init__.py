@@ -1,7 +1,7 @@
 """Layers: each has ``forward(x)`` and ``backward(delta)``; a learning rule is
 the ``feedback`` a layer sends down."""
 
-from .activations import ReLU, Tanh
+from .activations import ReLU, Sigmoid, Tanh
 from .base import Layer, Parameter
 from .binary import (
     BinaryLinear,
@@ -12,7 +12,7 @@ from .binary import (
     clamp_weights,
 )
 from .conv import Conv2d, FAConv2d, Flatten, MaxPool2d, Reshape
-from .direct import DFALinear, DRTPLinear, OutputSignal
+from .direct import DFALinear, DRTPLinear
 from .learned_feedback import KPLinear, WMLinear
 from .linear import FALinear, Linear
 from .radial import FARadial, Radial
@@ -39,10 +39,10 @@ __all__ = [
     "KPLinear",
     "Layer",
     "Linear",
-    "OutputSignal",
     "Parameter",
     "Radial",
     "ReLU",
+    "Sigmoid",
     "Tanh",
     "USFLinear",
     "WMLinear",

@@ -11,6 +11,7 @@ class ReLU(Layer):
     """
 
     derivative_expr = "1[z_{l} > 0]"
+    cache_names = ("z",)
 
     def forward(self, z):
         self.z = z
@@ -35,6 +36,7 @@ class Tanh(Layer):
     """
 
     derivative_expr = "(1 - h_{l}^2)"
+    cache_names = ("h",)
 
     def forward(self, z):
         self.h = get_array_module(z).tanh(z)
@@ -45,3 +47,25 @@ class Tanh(Layer):
 
     def __repr__(self):
         return "Tanh()"
+
+
+class Sigmoid(Layer):
+    """h = 1 / (1 + exp(-z));  delta_z = delta_h * h * (1 - h)   (n, d) -> (n, d).
+
+    The logistic unit of the classic FA experiments (Lillicrap et al. 2016;
+    Akrout et al. 2019). Computed as (1 + tanh(z / 2)) / 2, the same function
+    without exp overflowing for very negative z.
+    """
+
+    derivative_expr = "h_{l} (1 - h_{l})"
+    cache_names = ("h",)
+
+    def forward(self, z):
+        self.h = 0.5 * (1.0 + get_array_module(z).tanh(0.5 * z))  # (n, d) -> (n, d)
+        return self.h
+
+    def bp_feedback(self, delta):
+        return delta * self.h * (1.0 - self.h)  # (n, d) * (n, d) -> (n, d)
+
+    def __repr__(self):
+        return "Sigmoid()"

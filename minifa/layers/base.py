@@ -1,4 +1,7 @@
-"""The layer protocol shared by every layer."""
+"""The layer protocol shared by every layer, built-in or written by a user.
+
+docs/writing-a-rule.md walks through it on a rule written from scratch.
+"""
 
 
 class Parameter:
@@ -36,24 +39,46 @@ class Parameter:
 
 
 class Layer:
-    """``forward(x)`` maps (n, in) -> (n, out); ``backward(delta)`` takes the
-    error at the output, stores gradients and returns the error for the layer
-    below.
+    """``forward(x)`` maps the layer's input to its output; ``backward(delta)``
+    takes the error at the output, stores gradients and returns the error for
+    the layer below. ``backward`` is split so that a learning rule is one
+    visible method:
 
-    ``backward`` is split so each learning rule is one visible change:
-    ``grads(delta)`` computes ``dW, db`` from the delta the layer received, and
-    ``feedback(delta)`` chooses how that delta travels down (``W.T`` for BP,
-    ``B`` for FA). ``bp_feedback`` is always the exact gradient path. Both are
-    pure functions of the layer's state, so diagnostics can call them freely;
-    a rule whose feedback changes every step (a redrawn or mirrored ``B``)
-    does so in ``update_feedback``, which only ``backward`` calls.
+        grads(delta)        d<name> of every trained array, from the delta this layer received
+        update_feedback()   refresh a feedback that changes every step (redrawn, mirrored)
+        feedback(delta)     the delta the rule sends down: FA's delta @ B    (n, out) -> (n, in)
+        bp_feedback(delta)  the exact delta dL/dx: BP's delta @ W.T          (n, out) -> (n, in)
+
+    ``feedback`` and ``bp_feedback`` are pure functions of the layer's state,
+    so diagnostics and ``minifa.gradcheck`` can call them freely; only
+    ``backward`` calls ``update_feedback``.
+
+    Arrays a layer holds, by role:
+
+        param_names     trained: ``layer.<name>`` with gradient ``layer.d<name>``;
+                        an optimizer moves them into its flat storage
+                        (``parameters_moved`` is then called)
+        feedback_names  the backward path alone (B, R): never trained unless
+                        also in ``param_names`` (Kolen-Pollack)
+        cache_names     what ``forward`` keeps for ``backward`` (x, z, h, ...):
+                        recomputed every step, so checkpoints skip them
+
+    A checkpoint saves every other array attribute and every
+    ``numpy.random.Generator`` too (a user layer's fixed noise, say), and
+    refuses at save time a list or dict holding arrays, which it cannot
+    restore. Python numbers and strings are configuration that ``__init__``
+    sets; state that changes as training runs belongs in an array.
     """
 
     param_names = ()
+    feedback_names = ()
+    cache_names = ()
     sends_delta = True  # False for a model's first trained layer: no layer below needs its delta
+    direct = False  # True: backward(delta, e, y) hears from the output (DFA, DRTP)
+    needs_targets = False  # True: its feedback is built from the labels y (DRTP)
 
     def forward(self, x):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no forward(x)")
 
     def grads(self, delta):
         """Store the gradients of the trained arrays; layers without any skip it."""
@@ -65,7 +90,7 @@ class Layer:
         return self.bp_feedback(delta)
 
     def bp_feedback(self, delta):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no bp_feedback(delta)")
 
     def backward(self, delta):
         self.grads(delta)
@@ -74,6 +99,13 @@ class Layer:
 
     def parameters(self):
         return [Parameter(self, name) for name in self.param_names]
+
+    def parameters_moved(self):
+        """Called by an optimizer once it has moved this layer's trained arrays
+        into its flat storage: ``self.W`` is then a new array holding the same
+        values. A layer that kept a view of its own weights (``self.Wt =
+        self.W.T``) rebuilds it here; an optimizer refuses a view that still
+        points at the old array, since it would stop following W."""
 
     def __call__(self, x):
         return self.forward(x)

@@ -41,12 +41,13 @@ class BinaryLinear(Linear):
     """
 
     feedback_expr = "{d} @ sign(W_{l}).T"
+    cache_names = ("x", "Wb")
 
     def __init__(self, n_in, n_out, *, stochastic=False, rng=None, noise_rng=None,
                  dtype="float32", backend=None):
         super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
         self.stochastic = bool(stochastic)
-        self.noise = as_rng(noise_rng, 2)
+        self.noise = as_rng(noise_rng)
         self.Wb = self.xp.empty_like(self.W)  # rewritten in place by every forward
 
     def binarize(self):
@@ -110,6 +111,7 @@ class SignSTE(Layer):
     """
 
     derivative_expr = "1[|z_{l}| <= 1]"
+    cache_names = ("z",)
 
     def __init__(self, clip=1.0):
         self.clip = None if clip is None else float(clip)
@@ -140,7 +142,7 @@ class StochasticSignSTE(SignSTE):
 
     def __init__(self, rng=None, clip=1.0):
         super().__init__(clip)
-        self.rng = as_rng(rng, 3)
+        self.rng = as_rng(rng)
 
     def forward(self, z):
         _check_float(self, z)
@@ -177,6 +179,8 @@ class HardTanh(Layer):
     (its equation comment); there are no hyper-parameters.
     """
 
+    cache_names = ("z",)
+
     def forward(self, z):
         self.z = z
         return get_array_module(z).clip(z, -1.0, 1.0)  # (n, d) -> (n, d)
@@ -198,6 +202,8 @@ class HardSigmoid(Layer):
     The probability of +1 in stochastic binarization (Courbariaux et al. 2015),
     as an activation with its own (sub)gradient.
     """
+
+    cache_names = ("z",)
 
     def forward(self, z):
         self.z = z

@@ -46,6 +46,7 @@ class Conv2d(Layer):
     """
 
     param_names = ("W", "b")
+    cache_names = ("cols",)
 
     def __init__(self, c_in, c_out, kernel_size, stride=1, padding=0, *, rng=None,
                  dtype="float32", backend=None):
@@ -64,7 +65,7 @@ class Conv2d(Layer):
         self.dtype = check_dtype(dtype)
         self.xp = self.backend.xp
         shape = (self.c_out, self.c_in, self.kh, self.kw)
-        self.W = glorot_filters(as_rng(rng, 0), shape, self.dtype, self.backend)
+        self.W = glorot_filters(as_rng(rng), shape, self.dtype, self.backend)
         self.b = self.xp.zeros((self.c_out,), dtype=self.dtype)
         self.dW = self.xp.zeros_like(self.W)
         self.db = self.xp.zeros_like(self.b)
@@ -162,11 +163,13 @@ class FAConv2d(Conv2d):
     trained and is not a parameter.
     """
 
+    feedback_names = ("B",)
+
     def __init__(self, c_in, c_out, kernel_size, stride=1, padding=0, *, rng=None,
                  feedback_rng=None, dtype="float32", backend=None):
         super().__init__(c_in, c_out, kernel_size, stride, padding, rng=rng, dtype=dtype,
                          backend=backend)
-        fb = as_rng(feedback_rng, 1)
+        fb = as_rng(feedback_rng)
         self.B = glorot_filters(fb, self.W.shape, self.dtype, self.backend)
 
     def feedback(self, delta):
@@ -188,6 +191,8 @@ class MaxPool2d(Layer):
     line but reduces over axes of length k, which NumPy runs ~20x slower.
     No parameters; the same under every rule.
     """
+
+    cache_names = ("x", "z")
 
     def __init__(self, kernel_size=2, stride=None):
         self.k = int(kernel_size)

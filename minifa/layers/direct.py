@@ -1,34 +1,15 @@
 """Direct feedback: hidden layers hear from the output, not from the layer above.
 
-Under DFA and DRTP the layer-to-layer error path is cut. The model hands one
-``OutputSignal`` to every layer of the rule; ``Sequential.backward`` fills it
-with the output error ``e`` and the targets before walking down, and each layer
-sends its own fixed random projection of that signal to the layer below.
+Under DFA and DRTP the layer-to-layer error path is cut. ``Sequential.backward``
+hands the output error ``e`` and the labels ``y`` to every layer marked
+``direct``; such a layer sends down its own fixed random projection of a
+signal built from them, ``signal(e, y) @ B``, in place of anything that came
+from above. The projection itself is FA's line, ``delta @ B``.
 """
 
-from ..backend import get_array_module
 from ..init import as_rng, glorot_uniform
+from ..targets import one_hot
 from .linear import Linear
-
-
-class OutputSignal:
-    """What the top of the network broadcasts to hidden layers on one minibatch:
-    ``e`` (n, k), the error at the output (already divided by n, as every delta
-    is), and ``y`` (n,), the integer targets."""
-
-    def __init__(self):
-        self.e = self.y = None
-        self._eye = None
-
-    def set(self, e, y):
-        self.e, self.y = e, y
-
-    def target(self):
-        """y* = onehot(y) / n   (n,) -> (n, k), on e's device and dtype."""
-        n, k = self.e.shape
-        if self._eye is None or self._eye.shape[0] != k or not isinstance(self._eye, type(self.e)):
-            self._eye = get_array_module(self.e).eye(k, dtype=self.e.dtype)
-        return self._eye[self.y] * (1.0 / n)
 
 
 class DFALinear(Linear):
@@ -46,16 +27,25 @@ class DFALinear(Linear):
     """
 
     feedback_expr = "e @ B_{l}"
+    feedback_names = ("B",)
+    direct = True
 
-    def __init__(self, n_in, n_out, n_classes, signal, *, rng=None, feedback_rng=None,
+    def __init__(self, n_in, n_out, n_classes, *, rng=None, feedback_rng=None,
                  dtype="float32", backend=None):
         super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
-        self.signal = signal
-        self.B = glorot_uniform(as_rng(feedback_rng, 1), (int(n_classes), self.n_in),
+        self.B = glorot_uniform(as_rng(feedback_rng), (int(n_classes), self.n_in),
                                 self.dtype, self.backend)
 
+    def signal(self, e, y):
+        """What travels down through B: the output error e   (n, k)."""
+        return e
+
+    def backward(self, delta, e, y=None):
+        self.grads(delta)  # dW = x.T @ delta, from the delta this layer received
+        return self.feedback(self.signal(e, y))  # signal @ B, whatever came from above
+
     def feedback(self, delta):
-        return self.signal.e @ self.B  # (n, k) @ (k, in) -> (n, in); BP: delta @ W.T
+        return delta @ self.B  # (n, k) @ (k, in) -> (n, in); BP: delta @ W.T
 
 
 class DRTPLinear(DFALinear):
@@ -63,8 +53,9 @@ class DRTPLinear(DFALinear):
     & Bol 2021, "Learning Without Feedback: Fixed Random Learning Signals Allow
     for Feedforward Training of Deep Neural Networks", Front. Neurosci. 15:629892).
 
-    The layer below receives the one-hot target ``y*`` (divided by n, like every
-    delta) through a fixed random ``B`` (k, in) in place of any error:
+    The layer below receives the one-hot target ``y* = onehot(y) / n`` (divided
+    by n, like every delta) through a fixed random ``B`` (k, in) in place of
+    any error:
 
         delta_in = y* @ B       (n, k) @ (k, in) -> (n, in);  BP: delta @ W.T
 
@@ -73,6 +64,9 @@ class DRTPLinear(DFALinear):
     """
 
     feedback_expr = "y* @ B_{l}"
+    needs_targets = True
 
-    def feedback(self, delta):
-        return self.signal.target() @ self.B  # (n, k) @ (k, in) -> (n, in)
+    def signal(self, e, y):
+        """y* = onehot(y) / n   (n,) -> (n, k), on e's device and dtype."""
+        n, k = e.shape
+        return one_hot(y, k, e.dtype) * (1.0 / n)

@@ -59,7 +59,7 @@ class WMLinear(FALinear):
 
     def __init__(self, n_in, n_out, *, noise_rng=None, lr_mirror=0.01, decay=0.01, **kwargs):
         super().__init__(n_in, n_out, **kwargs)
-        self.noise_rng = as_rng(noise_rng, 2)
+        self.noise_rng = as_rng(noise_rng)
         self.lr_mirror, self.decay = float(lr_mirror), float(decay)
 
     def update_feedback(self):

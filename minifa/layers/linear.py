@@ -21,6 +21,7 @@ class Linear(Layer):
     feedback_expr = "{d} @ W_{l}.T"  # for explain(): the line bp_feedback computes
 
     param_names = ("W", "b")
+    cache_names = ("x",)
 
     def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
         init_dense(self, n_in, n_out, rng, dtype, backend)
@@ -60,11 +61,12 @@ class FALinear(Linear):
     """
 
     feedback_expr = "{d} @ B_{l}"
+    feedback_names = ("B",)
 
     def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",
                  backend=None):
         super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
-        fb = as_rng(feedback_rng, 1)
+        fb = as_rng(feedback_rng)
         self.B = glorot_uniform(fb, (self.n_out, self.n_in), self.dtype, self.backend)
 
     def feedback(self, delta):
@@ -81,7 +83,7 @@ def init_dense(layer, n_in, n_out, rng, dtype, backend):
     layer.backend = get_backend(backend)
     layer.dtype = check_dtype(dtype)
     layer.xp = layer.backend.xp
-    layer.W = glorot_uniform(as_rng(rng, 0), (layer.n_in, layer.n_out), layer.dtype,
+    layer.W = glorot_uniform(as_rng(rng), (layer.n_in, layer.n_out), layer.dtype,
                              layer.backend)
     layer.b = zeros((layer.n_out,), layer.dtype, layer.backend)
     layer.dW = layer.xp.zeros_like(layer.W)

@@ -20,6 +20,7 @@ class Radial(Layer):
     """
 
     param_names = ("W", "b")
+    cache_names = ("x",)
 
     def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
         init_dense(self, n_in, n_out, rng, dtype, backend)
@@ -51,10 +52,12 @@ class FARadial(Radial):
         delta_in = 2 (delta @ B - x * r)        (n, out) @ (out, in) -> (n, in)
     """
 
+    feedback_names = ("B",)
+
     def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",
                  backend=None):
         super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
-        self.B = glorot_uniform(as_rng(feedback_rng, 1), (self.n_out, self.n_in), self.dtype,
+        self.B = glorot_uniform(as_rng(feedback_rng), (self.n_out, self.n_in), self.dtype,
                                 self.backend)
 
     def feedback(self, delta):

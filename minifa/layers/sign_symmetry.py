@@ -20,6 +20,7 @@ class USFLinear(Linear):
     """
 
     feedback_expr = "{d} @ (sign(W_{l}).T * std(W_{l}))"
+    feedback_names = ("B",)
 
     def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
         super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
@@ -44,11 +45,12 @@ class FRSFLinear(USFLinear):
     """
 
     feedback_expr = "{d} @ (|R_{l}| * sign(W_{l}).T)"
+    feedback_names = ("B", "R")
 
     def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",
                  backend=None):
         Linear.__init__(self, n_in, n_out, rng=rng, dtype=dtype, backend=backend)
-        R = glorot_uniform(as_rng(feedback_rng, 1), (self.n_out, self.n_in), self.dtype,
+        R = glorot_uniform(as_rng(feedback_rng), (self.n_out, self.n_in), self.dtype,
                            self.backend)
         self.R = self.xp.abs(R)
         self.B = self.feedback_matrix()
@@ -71,7 +73,7 @@ class BRSFLinear(USFLinear):
 
     def __init__(self, n_in, n_out, *, rng=None, noise_rng=None, dtype="float32", backend=None):
         Linear.__init__(self, n_in, n_out, rng=rng, dtype=dtype, backend=backend)
-        self.noise_rng = as_rng(noise_rng, 2)
+        self.noise_rng = as_rng(noise_rng)
         self.B = self.feedback_matrix()
 
     def feedback_matrix(self):
