@@ -2,8 +2,9 @@
 
 A checkpoint holds every layer's parameters and feedback matrices, any other
 array a layer holds (a user rule's fixed noise, say; not the caches that
-``forward`` rebuilds every step, nor gradients), the optimizer's state, every random generator's state, the epoch and step, the
-rule and the architecture, the history so far and the minifa version. Arrays
+``forward`` rebuilds every step, nor gradients), the optimizer's state,
+every random generator's state, the epoch and step, the rule and the
+architecture, the history so far and the minifa version. Arrays
 are stored as host NumPy arrays, so a file saved on CuPy loads on NumPy and
 the other way round; the rest is JSON. Nothing is pickled.
 
