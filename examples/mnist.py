@@ -28,6 +28,13 @@ def parse_args(argv=None):
                    help="learning rule of every dense layer (default: fa)")
     p.add_argument("--activation", default="relu", choices=sorted(minifa.model.ACTIVATIONS),
                    help="hidden-layer activation (default: relu, as the reference)")
+    p.add_argument("--loss", default="softmax-ce", choices=list(minifa.losses.LOSSES),
+                   help="softmax cross-entropy (default), sigmoid cross-entropy on each "
+                        "output, or half the squared error, all against one-hot labels")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"],
+                   help="Adam (default) or plain SGD (with --momentum)")
+    p.add_argument("--momentum", type=float, default=0.0, metavar="MU",
+                   help="SGD's momentum (default: 0)")
     p.add_argument("--weight-decay", type=float, default=None, metavar="LAMBDA",
                    help="decoupled weight decay, constant (default: for kp, which needs it, "
                         "100 for the first 75 steps, then 0.1, measured at --lr 3e-4; else 0)")
@@ -69,12 +76,21 @@ def run(args):
     print(f"backend: {backend.name}, rule: {args.rule}, dtype: {args.dtype}, seed: {args.seed}")
     model = minifa.mlp(SIZES, rule=args.rule, activation=args.activation, seed=args.seed,
                        dtype=args.dtype, backend=backend)
+    loss = minifa.losses.LOSSES[args.loss]()
     if args.explain:
-        model.explain(args.batch_size)
+        model.explain(args.batch_size, loss=loss)
     decay = args.weight_decay
     if decay is None:
         decay = minifa.model.WEIGHT_DECAY.get(args.rule, 0.0)
-    optimizer = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=decay)
+    if args.optimizer == "sgd":
+        optimizer = minifa.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                               weight_decay=decay)
+    else:
+        optimizer = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=decay)
+    if (args.optimizer, args.loss, args.activation) != ("adam", "softmax-ce", "relu"):
+        print(f"model: {'-'.join(map(str, SIZES))} {args.activation}, loss: {args.loss}, "
+              f"optimizer: {args.optimizer} lr {args.lr:g}"
+              + (f" momentum {args.momentum:g}" if args.momentum else ""))
     if decay:
         print(f"weight decay: {decay!r}")
     loader, test = cli.loaders(ds, args, backend)
@@ -82,12 +98,12 @@ def run(args):
         print(f"resuming from {args.checkpoint}")
     diagnostics, angles = None, []
     if args.diagnostics:
-        diagnostics = minifa.Diagnostics(test[0][:1000], test[1][:1000])
+        diagnostics = minifa.Diagnostics(test[0][:1000], test[1][:1000], loss=loss)
         n_layers = len(SIZES) - 1
         angles = [f"delta_angle_{i}" for i in range(1, n_layers + 1)] + \
                  [f"weight_angle_{i}" for i in range(2, n_layers + 1)]
     history = cli.train_and_report(model, optimizer, loader, test, args, extra=angles,
-                                   diagnostics=diagnostics, checkpoint=args.checkpoint,
+                                   loss=loss, diagnostics=diagnostics, checkpoint=args.checkpoint,
                                    resume=args.resume, checkpoint_every=args.checkpoint_every)
     if args.plot:
         written = plot(history, args.plot, f"{args.rule.upper()} on {ds.name}")

@@ -4,7 +4,7 @@ Every forward and backward equation is a visible line of NumPy (or CuPy)
 code; see docs/feedback-alignment.md for the map from equation to function.
 """
 
-from . import backend, checkpoint, gradcheck, layers, model
+from . import backend, checkpoint, gradcheck, layers, losses, model
 from .backend import get_backend
 from .data import DataLoader, load_mnist
 from .diagnostics import Diagnostics, diagnose
@@ -49,6 +49,7 @@ __all__ = [
     "get_backend",
     "gradcheck",
     "load_mnist",
+    "losses",
     "mlp",
     "model",
     "seed",

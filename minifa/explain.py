@@ -5,7 +5,7 @@ def _shape(*dims):
     return "(" + ",".join(str(d) for d in dims) + ")"
 
 
-def explain(model, batch_size=64):
+def explain(model, batch_size=64, loss=None):
     """Lines of text: per dense layer, top first, the equation of the delta it
     receives and of its weight gradient, with the shapes for ``batch_size``.
 
@@ -16,8 +16,8 @@ def explain(model, batch_size=64):
     dense = [i for i, layer in enumerate(layers) if hasattr(layer, "n_out") and layer.param_names]
     top = len(dense)
     k = layers[dense[-1]].n_out
-    lines = [f"e = softmax(z_{top}) - onehot(y);  delta_{top} = e / n"
-             f"    {_shape(n, k)}"]
+    error = getattr(loss, "error_expr", "softmax(z) - onehot(y)").replace("z", f"z_{top}")
+    lines = [f"e = {error};  delta_{top} = e / n    {_shape(n, k)}"]
     for rank in range(top, 0, -1):
         layer = layers[dense[rank - 1]]
         below = "x" if rank == 1 else f"h_{rank - 1}"

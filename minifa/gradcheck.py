@@ -114,9 +114,12 @@ def check_feedback(layer, x, *, seed=0, rtol=1e-7, atol=1e-10, e=None, y=None):
     exact = _call(layer.bp_feedback, delta, layer, "bp_feedback(delta)")
     source = delta
     if layer.direct:
+        k = getattr(layer, "B", delta).shape[0]
+        if e is None and k != delta.shape[1]:
+            raise InputError(f"check_feedback: {layer!r} projects a signal of {k} columns, not "
+                             f"the {delta.shape[1]} of its output: pass e, an (n, {k}) error")
         e = delta if e is None else e
         if y is None:
-            k = e.shape[1]
             y = backend_of(x).asarray(numpy.random.default_rng(seed + 1).integers(0, k, len(e)))
         source = layer.signal(e, y)
     rule = _call(layer.feedback, source, layer, "feedback(delta)")
@@ -131,7 +134,8 @@ def check_model(model, x, y, loss=None, *, eps=1e-6, rtol=1e-5, atol=1e-8):
     other rule the hidden layers' gradients differ by design, which
     ``check_feedback`` shows layer by layer.
     """
-    if not all(callable(getattr(model, m, None)) for m in ("forward", "backward", "parameters")):
+    if not all(callable(getattr(model, m, None)) for m in ("forward", "backward", "parameters")) \
+            or not hasattr(model, "layers"):
         raise InputError(f"check_model needs a model with forward, backward and parameters "
                          f"(a minifa.Sequential), got {type(model).__name__}")
     _check_float64("check_model", x, model.layers)

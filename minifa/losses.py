@@ -15,6 +15,8 @@ class SoftmaxCrossEntropy:
     The loss stays a 0-d array on the device: reading it is a sync.
     """
 
+    error_expr = "softmax(z) - onehot(y)"  # for explain()
+
     def __init__(self):
         self.rows = None
 
@@ -64,12 +66,14 @@ class SigmoidCrossEntropy:
     overflows; the sum is -t log(sigmoid(z)) - (1 - t) log(1 - sigmoid(z)).
     """
 
+    error_expr = "sigmoid(z) - onehot(y)"
+
     def forward(self, z, y):
         xp = get_array_module(z, y)
         check_logits(z, y)
         n, k = z.shape
         t = _targets(y, k, z.dtype)
-        self.e = 0.5 * (1.0 + xp.tanh(0.5 * z)) - t  # sigmoid(z) - t
+        self.e = xp.exp(-xp.logaddexp(0.0, -z)) - t  # sigmoid(z) - t
         return ((xp.logaddexp(0.0, z) - t * z).sum(axis=1) * (1.0 / n)).sum()
 
     def backward(self):
@@ -86,6 +90,8 @@ class MeanSquaredError:
         L = mean_n( ||z_n - t_n||^2 / 2 ),  t = onehot(y)    (n, k), (n,) -> ()
         e = z - t;  delta = e / n                             (n, k) -> (n, k)
     """
+
+    error_expr = "z - onehot(y)"
 
     def forward(self, z, y):
         check_logits(z, y)

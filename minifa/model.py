@@ -65,11 +65,11 @@ class Sequential:
     def parameters(self):
         return [p for layer in self.layers for p in layer.parameters()]
 
-    def explain(self, batch_size=64, file=None):
+    def explain(self, batch_size=64, file=None, loss=None):
         """Print the backward equations this model's rule applies, with shapes."""
         from .explain import explain
 
-        print("\n".join(explain(self, batch_size)), file=file)
+        print("\n".join(explain(self, batch_size, loss)), file=file)
 
     @property
     def n_in(self):

@@ -9,6 +9,7 @@ import numpy
 import pytest
 
 import minifa
+from minifa.gradcheck import numerical_grad
 from minifa.layers.binary import (
     BinaryLinear,
     HardSigmoid,
@@ -18,7 +19,6 @@ from minifa.layers.binary import (
     clamp_weights,
 )
 
-from gradcheck import numerical_grad
 from strict_backend import SYNCS, StrictArray
 
 RTOL, ATOL = 1e-6, 1e-8

@@ -5,9 +5,9 @@ import numpy
 import pytest
 
 import minifa
+from minifa.gradcheck import numerical_grad
 from minifa.layers.conv import Conv2d, FAConv2d, Flatten, MaxPool2d, Reshape
 
-from gradcheck import numerical_grad
 from strict_backend import SYNCS, StrictArray
 
 RTOL, ATOL = 1e-6, 1e-8

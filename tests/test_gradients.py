@@ -1,13 +1,10 @@
-"""BP gradients against central differences, in float64."""
+"""BP gradients against central differences in float64, through minifa.gradcheck."""
 
 import numpy
 import pytest
 
 import minifa
-
-from gradcheck import numerical_grad
-
-RTOL, ATOL = 1e-6, 1e-8
+from minifa.gradcheck import check_layer, check_model, numerical_grad
 
 
 @pytest.fixture
@@ -18,75 +15,73 @@ def rng():
 def test_linear_gradients(rng):
     layer = minifa.Linear(5, 3, rng=rng, dtype="float64")
     layer.b[:] = rng.standard_normal(3)
-    x = rng.standard_normal((4, 5))
-    G = rng.standard_normal((4, 3))  # L = sum(z * G), so dL/dz = G
-
-    def loss():
-        return float((layer.forward(x) * G).sum())
-
-    layer.forward(x)
-    delta_in = layer.backward(G)
-    numpy.testing.assert_allclose(layer.dW, numerical_grad(loss, layer.W), RTOL, ATOL)
-    numpy.testing.assert_allclose(layer.db, numerical_grad(loss, layer.b), RTOL, ATOL)
-    numpy.testing.assert_allclose(delta_in, numerical_grad(loss, x), RTOL, ATOL)
+    check_layer(layer, rng.standard_normal((4, 5)))
 
 
-def test_relu_gradient(rng):
-    relu = minifa.ReLU()
-    z = rng.standard_normal((6, 4))
-    z[numpy.abs(z) < 1e-3] = 0.5  # keep away from the kink
-    G = rng.standard_normal((6, 4))
-    relu.forward(z)
-    numpy.testing.assert_allclose(
-        relu.backward(G), numerical_grad(lambda: float((relu.forward(z) * G).sum()), z),
-        RTOL, ATOL)
+@pytest.mark.parametrize("activation", [minifa.ReLU, minifa.Tanh, minifa.Sigmoid])
+def test_activation_gradients(rng, activation):
+    z = rng.standard_normal((6, 4)) * 3
+    z[numpy.abs(z) < 1e-3] = 0.5  # keep away from ReLU's kink
+    check_layer(activation(), z)
 
 
-def test_tanh_gradient(rng):
-    tanh = minifa.Tanh()
-    z, G = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
-    tanh.forward(z)
-    numpy.testing.assert_allclose(
-        tanh.backward(G), numerical_grad(lambda: float((tanh.forward(z) * G).sum()), z),
-        RTOL, ATOL)
+def test_sigmoid_is_the_logistic_function_and_finite_far_out():
+    z = numpy.array([[-1000.0, -30.0, 0.0, 2.0, 1000.0]])
+    h = minifa.Sigmoid().forward(z)
+    with numpy.errstate(over="ignore"):
+        numpy.testing.assert_allclose(h, 1 / (1 + numpy.exp(-z)), rtol=1e-12, atol=0)
+    assert numpy.isfinite(h).all()
 
 
-def test_softmax_cross_entropy_gradient_and_value(rng):
-    loss = minifa.SoftmaxCrossEntropy()
+@pytest.mark.parametrize("loss", [minifa.SoftmaxCrossEntropy(), minifa.SigmoidCrossEntropy(),
+                                  minifa.MeanSquaredError()], ids=repr)
+def test_loss_gradients(rng, loss):
     z = rng.standard_normal((7, 5)) * 3
     y = rng.integers(0, 5, 7)
-    value = float(loss.forward(z, y))
-    p = numpy.exp(z) / numpy.exp(z).sum(1, keepdims=True)
-    assert value == pytest.approx(-numpy.log(p[numpy.arange(7), y]).mean(), rel=1e-12)
+    loss.forward(z, y)
     numpy.testing.assert_allclose(
-        loss.backward(), numerical_grad(lambda: float(loss.forward(z, y)), z), RTOL, ATOL)
+        loss.backward(), numerical_grad(lambda: float(loss.forward(z, y)), z), 1e-6, 1e-9)
 
 
-def test_softmax_cross_entropy_is_stable_for_huge_logits():
-    loss = minifa.SoftmaxCrossEntropy()
-    z = numpy.array([[1000.0, 0.0, -1000.0], [0.0, 800.0, 0.0]])
+def test_loss_values_by_hand(rng):
+    z = rng.standard_normal((7, 5)) * 3
+    y = rng.integers(0, 5, 7)
+    t = numpy.eye(5)[y]
+    p = numpy.exp(z) / numpy.exp(z).sum(1, keepdims=True)
+    s = 1 / (1 + numpy.exp(-z))
+    want = {
+        minifa.SoftmaxCrossEntropy: -numpy.log(p[numpy.arange(7), y]).mean(),
+        minifa.SigmoidCrossEntropy: -(t * numpy.log(s) + (1 - t) * numpy.log(1 - s)).sum(1).mean(),
+        minifa.MeanSquaredError: (0.5 * ((z - t) ** 2).sum(1)).mean(),
+    }
+    for kind, value in want.items():
+        assert float(kind().forward(z, y)) == pytest.approx(value, rel=1e-12), kind
+
+
+@pytest.mark.parametrize("loss", [minifa.SoftmaxCrossEntropy(), minifa.SigmoidCrossEntropy()],
+                         ids=repr)
+def test_cross_entropies_are_stable_for_huge_logits(loss):
+    z = numpy.array([[1000.0, -1000.0, -1000.0], [-1000.0, 800.0, -1000.0]])
     value = float(loss.forward(z, numpy.array([0, 1])))
     assert numpy.isfinite(value) and value == pytest.approx(0.0, abs=1e-12)
     assert numpy.isfinite(loss.backward()).all()
 
 
-def test_sequential_bp_gradients(rng):
-    model = minifa.mlp([6, 5, 4, 3], rule="bp", seed=3, dtype="float64")
+def test_losses_refuse_labels_past_the_outputs():
+    for loss in (minifa.SigmoidCrossEntropy(), minifa.MeanSquaredError()):
+        with pytest.raises(minifa.InputError, match="labels must be 0..2"):
+            loss.forward(numpy.zeros((2, 3)), numpy.array([0, 3]))
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("loss", [minifa.SoftmaxCrossEntropy(), minifa.SigmoidCrossEntropy(),
+                                  minifa.MeanSquaredError()], ids=repr)
+def test_sequential_bp_gradients(rng, activation, loss):
+    model = minifa.mlp([6, 5, 4, 3], rule="bp", activation=activation, seed=3, dtype="float64")
     for layer in model.layers:
         if hasattr(layer, "b"):
             layer.b[:] = 0.1 * rng.standard_normal(layer.b.shape)
-    loss = minifa.SoftmaxCrossEntropy()
-    x = rng.standard_normal((8, 6))
-    y = rng.integers(0, 3, 8)
-
-    def value():
-        return float(loss.forward(model.forward(x), y))
-
-    value()
-    model.backward(loss.backward())
-    for p in model.parameters():
-        numpy.testing.assert_allclose(p.grad, numerical_grad(value, p.value), RTOL, ATOL,
-                                      err_msg=repr(p))
+    check_model(model, rng.standard_normal((8, 6)), rng.integers(0, 3, 8), loss)
 
 
 def test_backward_returns_delta_for_input(rng):
@@ -103,4 +98,4 @@ def test_backward_returns_delta_for_input(rng):
     delta = loss.backward()
     for layer in reversed(model.layers):
         delta = layer.backward(delta)
-    numpy.testing.assert_allclose(delta, numerical_grad(value, x), RTOL, ATOL)
+    numpy.testing.assert_allclose(delta, numerical_grad(value, x), 1e-6, 1e-8)

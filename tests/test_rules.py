@@ -7,8 +7,8 @@ import numpy
 import pytest
 
 import minifa
+from minifa.gradcheck import numerical_grad
 
-from gradcheck import numerical_grad
 from strict_backend import SYNCS, StrictArray
 
 RULES = list(minifa.RULES)

@@ -53,15 +53,17 @@ class Sigmoid(Layer):
     """h = 1 / (1 + exp(-z));  delta_z = delta_h * h * (1 - h)   (n, d) -> (n, d).
 
     The logistic unit of the classic FA experiments (Lillicrap et al. 2016;
-    Akrout et al. 2019). Computed as (1 + tanh(z / 2)) / 2, the same function
-    without exp overflowing for very negative z.
+    Akrout et al. 2019). Computed as exp(-softplus(-z)), softplus(u) =
+    logaddexp(0, u): the same function, without exp overflowing for very
+    negative z, and to full relative precision there.
     """
 
     derivative_expr = "h_{l} (1 - h_{l})"
     cache_names = ("h",)
 
     def forward(self, z):
-        self.h = 0.5 * (1.0 + get_array_module(z).tanh(0.5 * z))  # (n, d) -> (n, d)
+        xp = get_array_module(z)
+        self.h = xp.exp(-xp.logaddexp(0.0, -z))  # 1 / (1 + exp(-z))   (n, d) -> (n, d)
         return self.h
 
     def bp_feedback(self, delta):
