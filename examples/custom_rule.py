@@ -25,7 +25,8 @@ import pandas
 
 import minifa
 from minifa import cli
-from minifa.init import as_rng, glorot_uniform
+from minifa.init import glorot_uniform
+from minifa.seeding import as_rng
 
 SIZES = [784, 128, 64, 10]
 

@@ -4,7 +4,7 @@ Every forward and backward equation is a visible line of NumPy (or CuPy)
 code; see docs/feedback-alignment.md for the map from equation to function.
 """
 
-from . import backend, checkpoint, gradcheck, layers, losses, model
+from . import backend, checkpoint, gradcheck, layers, losses, model, seeding
 from .backend import get_backend
 from .data import DataLoader, load_mnist
 from .diagnostics import Diagnostics, diagnose
@@ -16,11 +16,11 @@ from .errors import (
     MinifaError,
     TrainingStopped,
 )
-from .init import seed, streams
 from .layers import *  # noqa: F403  (the names in layers.__all__)
 from .losses import MeanSquaredError, SigmoidCrossEntropy, SoftmaxCrossEntropy
 from .model import RULES, Sequential, mlp
 from .optim import SGD, Adam, WarmupDecay
+from .seeding import seed, streams
 from .training import evaluate, train, train_step
 
 __version__ = "0.1.0"
@@ -53,6 +53,7 @@ __all__ = [
     "mlp",
     "model",
     "seed",
+    "seeding",
     "streams",
     "train",
     "train_step",

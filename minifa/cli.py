@@ -8,7 +8,7 @@ from .backend import get_backend
 from .data import DataLoader, load_mnist
 from .errors import InputError, MinifaError, TrainingStopped
 from .fileio import atomic_write
-from .init import streams
+from .seeding import streams
 from .training import train
 
 COLUMNS = [("epoch", 5, "d"), ("loss_train", 10, ".4f"), ("loss_test", 10, ".4f"),

@@ -1,9 +1,9 @@
-"""Seeded initialisation: every draw happens on the host from a named
-``numpy.random.Generator``, is cast once to the model's dtype, and is copied to
-the device once.
+"""Initial values: the model's dtype, checked once, and Glorot-uniform draws made
+on the host from a given ``numpy.random.Generator``, cast once to that dtype
+and copied to the device once.
 """
 
-from collections import namedtuple
+import math
 
 import numpy
 
@@ -11,47 +11,6 @@ from .backend import get_backend
 from .errors import InputError
 
 DTYPES = ("float32", "float64")
-
-Streams = namedtuple("Streams", "weights feedback shuffle noise")
-Streams.__doc__ = """Independent generators for one run, spawned from a single seed.
-
-Separate streams mean that, say, adding a feedback matrix does not shift the
-forward weights a seed produces.
-"""
-
-
-def check_seed(seed):
-    """A seed must be a non-negative integer (what numpy.random.SeedSequence takes)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, numpy.integer)) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def streams(seed=0):
-    """``Streams(weights, feedback, shuffle, noise)`` spawned from ``seed``."""
-    children = numpy.random.SeedSequence(check_seed(seed)).spawn(len(Streams._fields))
-    return Streams(*(numpy.random.default_rng(s) for s in children))
-
-
-_default = {"seed": numpy.random.SeedSequence(0)}
-
-
-def seed(n=0):
-    """Restart the package's default stream: the generators handed to layers built
-    without ``rng`` (and other seeds left at None) are drawn from it in turn, so
-    two such layers differ, and the same script gives the same numbers in every
-    fresh process. ``minifa.seed(n)`` makes the draws that follow those of seed n."""
-    _default["seed"] = numpy.random.SeedSequence(check_seed(n))
-
-
-def as_rng(rng):
-    """A Generator from a Generator, an int seed, or None: the next independent
-    child of the package's default stream (see ``seed``)."""
-    if isinstance(rng, numpy.random.Generator):
-        return rng
-    if rng is None:
-        return numpy.random.default_rng(_default["seed"].spawn(1)[0])
-    return numpy.random.default_rng(check_seed(rng))
 
 
 def check_dtype(dtype):
@@ -68,10 +27,12 @@ def check_dtype(dtype):
 def glorot_uniform(rng, shape, dtype="float32", backend=None):
     """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010).
 
-    For a 2-D ``shape`` the fans are its two sizes, whichever way round it is
-    stored, so ``W`` (in, out) and ``B`` (out, in) share one scale.
+    A matrix's fans are its two sizes, whichever way round it is stored, so
+    ``W`` (in, out) and ``B`` (out, in) share one scale; a filter bank
+    (c_out, c_in, kh, kw) has fan_in = c_in*kh*kw and fan_out = c_out*kh*kw.
     """
-    fan_in, fan_out = shape[0], shape[-1]
+    field = math.prod(shape[2:])  # 1 for a matrix, kh*kw for filters
+    fan_in, fan_out = shape[1] * field, shape[0] * field
     a = (6.0 / (fan_in + fan_out)) ** 0.5
     host = rng.uniform(-a, a, size=shape).astype(check_dtype(dtype))
     return get_backend(backend).asarray(host)

@@ -2,7 +2,7 @@
 
 from .backend import get_backend
 from .errors import InputError
-from .init import check_dtype, streams
+from .init import check_dtype
 from .layers import (
     BRSFLinear,
     DFALinear,
@@ -19,6 +19,7 @@ from .layers import (
     WMLinear,
 )
 from .optim import WarmupDecay
+from .seeding import streams
 
 
 class Sequential:

@@ -46,7 +46,7 @@ class FixedNoiseLinear(minifa.Linear):
 
     def __init__(self, n_in, n_out, *, rng=None, noise_rng=None, dtype="float32"):
         super().__init__(n_in, n_out, rng=rng, dtype=dtype)
-        self.noise = minifa.init.as_rng(noise_rng)
+        self.noise = minifa.seeding.as_rng(noise_rng)
         self.N = self.noise.standard_normal((n_out, n_in)).astype(dtype)
 
     def feedback(self, delta):

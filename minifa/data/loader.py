@@ -4,7 +4,8 @@ import math
 
 from ..backend import backend_of, get_backend
 from ..errors import InputError
-from ..init import as_rng, check_dtype
+from ..init import check_dtype
+from ..seeding import as_rng
 
 
 def check_data(x, y, n_features=None, n_classes=None, what="data", integer_x=False):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy
 
 from ..errors import DataError, InputError
-from ..init import check_seed
+from ..seeding import check_seed
 
 CHOICES = ("auto", "mnist", "mnist-small")
 ENV_VAR = "MINIFA_DATA"

@@ -9,7 +9,7 @@ draw and one host-to-device copy per forward pass of a stochastic layer.
 
 from ..backend import backend_of, get_array_module
 from ..errors import InputError
-from ..init import as_rng
+from ..seeding import as_rng
 from .base import Layer
 from .linear import Linear, check_input
 

@@ -11,7 +11,8 @@ import numbers
 
 from ..backend import get_array_module, get_backend
 from ..errors import InputError
-from ..init import as_rng, check_dtype
+from ..init import check_dtype, glorot_uniform
+from ..seeding import as_rng
 from .base import Layer
 from .linear import check_device, check_dtype_of
 
@@ -65,7 +66,7 @@ class Conv2d(Layer):
         self.dtype = check_dtype(dtype)
         self.xp = self.backend.xp
         shape = (self.c_out, self.c_in, self.kh, self.kw)
-        self.W = glorot_filters(as_rng(rng), shape, self.dtype, self.backend)
+        self.W = glorot_uniform(as_rng(rng), shape, self.dtype, self.backend)
         self.b = self.xp.zeros((self.c_out,), dtype=self.dtype)
         self.dW = self.xp.zeros_like(self.W)
         self.db = self.xp.zeros_like(self.b)
@@ -170,7 +171,7 @@ class FAConv2d(Conv2d):
         super().__init__(c_in, c_out, kernel_size, stride, padding, rng=rng, dtype=dtype,
                          backend=backend)
         fb = as_rng(feedback_rng)
-        self.B = glorot_filters(fb, self.W.shape, self.dtype, self.backend)
+        self.B = glorot_uniform(fb, self.W.shape, self.dtype, self.backend)
 
     def feedback(self, delta):
         dcols = self.B.reshape(self.c_out, -1).T @ self.to_mat(delta)  # BP: W_mat.T @ ...
@@ -276,17 +277,6 @@ class Reshape(Layer):
 
     def __repr__(self):
         return f"Reshape({self.shape})"
-
-
-def glorot_filters(rng, shape, dtype, backend):
-    """U(-a, a), a = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010), for a
-    filter bank (c_out, c_in, kh, kw): fan_in = c_in*kh*kw, fan_out = c_out*kh*kw.
-
-    Drawn on the host from ``rng``, cast once, copied to ``backend`` once.
-    """
-    c_out, c_in, kh, kw = shape
-    a = (6.0 / (c_in * kh * kw + c_out * kh * kw)) ** 0.5
-    return backend.asarray(rng.uniform(-a, a, size=shape).astype(dtype))
 
 
 def check_image(layer, x):

@@ -7,7 +7,8 @@ signal built from them, ``signal(e, y) @ B``, in place of anything that came
 from above. The projection itself is FA's line, ``delta @ B``.
 """
 
-from ..init import as_rng, glorot_uniform
+from ..init import glorot_uniform
+from ..seeding import as_rng
 from ..targets import one_hot
 from .linear import Linear
 

@@ -1,7 +1,7 @@
 """Feedback matrices that learn to mirror W (Akrout, Wilson, Humphreys,
 Lillicrap & Tweed 2019, "Deep Learning without Weight Transport", NeurIPS)."""
 
-from ..init import as_rng
+from ..seeding import as_rng
 from .linear import FALinear
 
 

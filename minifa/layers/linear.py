@@ -2,7 +2,8 @@
 
 from ..backend import get_backend
 from ..errors import InputError
-from ..init import as_rng, check_dtype, glorot_uniform, zeros
+from ..init import check_dtype, glorot_uniform, zeros
+from ..seeding import as_rng
 from .base import Layer
 
 

@@ -1,6 +1,7 @@
 """Radial-basis layer: units respond to distance from a learned centre."""
 
-from ..init import as_rng, glorot_uniform
+from ..init import glorot_uniform
+from ..seeding import as_rng
 from .base import Layer
 from .linear import check_input, init_dense
 

@@ -7,7 +7,8 @@ Backpropagation?", AAAI. Variant names as in BioTorch (Sanfiz & Akrout 2021).
 parameter.
 """
 
-from ..init import as_rng, glorot_uniform
+from ..init import glorot_uniform
+from ..seeding import as_rng
 from .linear import Linear
 
 
