@@ -77,7 +77,7 @@ def architecture(model):
 
 def settings(optimizer, loader):
     """The training settings a resumed run must share to continue the same run."""
-    names = ("lr", "weight_decay", "b1", "b2", "eps", "momentum")
+    names = ("lr", "weight_decay", "b1", "b2", "eps", "momentum", "fast")
     # a decay schedule is recorded by its repr (WarmupDecay's names all its
     # settings) or, for a plain function, by its qualified name
     return {
@@ -107,8 +107,7 @@ def _generators(model, loader):
 
 
 def _optimizer_arrays(optimizer):
-    return {name: getattr(optimizer, name) for name in ("mu", "nu", "u")
-            if hasattr(optimizer, name)}
+    return {name: getattr(optimizer, name) for name in optimizer.state_names}
 
 
 def save(path, model, optimizer, loader, epoch, step, history, sums=None):

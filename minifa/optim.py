@@ -6,10 +6,9 @@ floats: a NumPy float64 scalar would upcast every float32 expression it enters.
 """
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
-from .backend import backend_of, get_array_module
+from . import fast
+from .backend import get_array_module
 from .errors import InputError
 
 
@@ -21,8 +20,12 @@ class Optimizer:
     parameter: on a 784-128-64-10 net that halves Adam's time per step. Layers
     write their gradients in place; one that rebinds ``dW`` instead still
     works (``gather`` copies it in). ``move_into`` says what moving means for
-    a layer that keeps views of its own weights.
+    a layer that keeps views of its own weights. ``state_names`` are the
+    arrays a subclass keeps between steps (momentum, moments): checkpoints
+    save them.
     """
+
+    state_names = ()
 
     def __init__(self, params, lr, weight_decay=0.0):
         params = list(params)
@@ -148,25 +151,30 @@ def check_decay(lr, weight_decay):
                          "the weights: lower the decay (--weight-decay) or the learning rate")
 
 class SGD(Optimizer):
-    """W <- W - lr * dW; with momentum, u <- mu * u + dW; W <- W - lr * u.
-    With ``weight_decay`` lambda, W is first scaled by (1 - lr * lambda)."""
+    """Stochastic gradient descent, with momentum mu if asked:
+
+        u <- mu u + dW                  (mu = 0: u = dW)
+        W <- W - lr u
+
+    With ``weight_decay`` lambda, W is first scaled by (1 - lr * lambda).
+    """
 
     def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
         self.momentum = float(momentum)
         self.u = self.xp.zeros_like(self.w)
-        self.s = self.xp.empty_like(self.w)
+        self.state_names = ("u",)
 
     def step(self):
         self.gather()
         self.t += 1
-        w, g, u, s = self.w, self.g, self.u, self.s
         self.decay()
         if self.momentum:
-            u *= self.momentum
-            u += g  # u = mu u + dW
-            g = u
-        w -= self.xp.multiply(g, self.lr, out=s)  # W -= lr * u
+            self.u *= self.momentum
+            self.u += self.g  # u = mu u + dW, in place
+            self.w -= self.lr * self.u
+        else:
+            self.w -= self.lr * self.g
 
 
 class Adam(Optimizer):
@@ -175,125 +183,52 @@ class Adam(Optimizer):
         m <- b1 m + (1 - b1) g            v <- b2 v + (1 - b2) g^2
         W <- W - lr * (m / c1) / (sqrt(v / c2) + eps),   c_i = 1 - b_i^t
 
-    The buffers hold ``mu = m / (1 - b1)`` and ``nu = v / (1 - b2)``, so each
-    moment update is one scale and one add, and the constants fold into two
-    Python floats:
-
-        W <- W - k_t * mu / (sqrt(nu) + eps_t),   r = sqrt(c2 / (1 - b2)),
-        k_t = lr (1 - b1) r / c1,                 eps_t = eps r
-
-    which is the same number as the plain form in ten passes instead of
-    twelve. ``m`` and ``v`` give the plain moments back. ``weight_decay``
-    lambda is decoupled, as in AdamW: W <- (1 - lr * lambda) W before the step.
+    ``plain_step`` runs these lines as written (``fast=False``). By default
+    ``step`` runs ``minifa.fast.adam_step``, the same update folded into ten
+    in-place passes over the flat arrays (one kernel on a GPU), equal up to
+    rounding; its buffers ``mu``, ``nu`` hold the moments scaled by 1 / (1 - b).
+    ``weight_decay`` lambda is decoupled, as in AdamW: W <- (1 - lr * lambda) W
+    before the step.
 
     Moments of units that stopped receiving gradient (dead ReLUs) decay
     geometrically into subnormal floats, which run 10-100x slower on CPUs;
     every ``flush_every`` steps they are set to exact zero, where they stay.
-
-    On NumPy, a model of at least ``PARALLEL_MIN`` parameters runs the same
-    ten passes slice by slice (``CHUNK`` elements, small enough that all ten
-    passes stay in cache), the slices shared among the CPU's cores. On 2
-    cores, for a 784-2048-1024-10 net (3.7M parameters), that took Adam's
-    share of a training step from 19 to 16 ms (on arrays alone, from 14 to
-    6.5 ms); below about 0.5M parameters the threads cost more than they
-    save. Each element sees the same operations either way, so the result
-    is the same to the bit.
     """
 
-    PARALLEL_MIN = 1 << 19
-    CHUNK = 1 << 17
-
     def __init__(self, params, lr=3e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 flush_every=100):
+                 flush_every=100, fast=True):
         super().__init__(params, lr, weight_decay)
         self.b1, self.b2 = float(betas[0]), float(betas[1])
         self.eps = float(eps)
         self.flush_every = int(flush_every)
-        self.mu = self.xp.zeros_like(self.w)
-        self.nu = self.xp.zeros_like(self.w)
-        self.s = self.xp.empty_like(self.w)
-        # On a GPU the ten passes below are ten kernel launches: one fused kernel
-        # computes the same three lines (None on NumPy, which runs them as written).
-        self.fused = backend_of(self.w).elementwise(
-            "T g, T b1, T b2, T k, T eps", "T w, T mu, T nu",
-            "mu = b1 * mu + g; nu = b2 * nu + g * g; w -= k * mu / (sqrt(nu) + eps);",
-            "minifa_adam")
-
-    @property
-    def m(self):
-        return (1.0 - self.b1) * self.mu
-
-    @property
-    def v(self):
-        return (1.0 - self.b2) * self.nu
+        self.fast = bool(fast)
+        self.state_names = ("mu", "nu") if self.fast else ("m", "v")
+        for name in self.state_names:
+            setattr(self, name, self.xp.zeros_like(self.w))
+        self.s = self.xp.empty_like(self.w)  # scratch for the folded passes
 
     def step(self):
         self.gather()
         self.t += 1
-        b1, b2 = self.b1, self.b2
-        w, g, mu, nu, s = self.w, self.g, self.mu, self.nu, self.s
-        c1, c2 = 1.0 - b1**self.t, 1.0 - b2**self.t
-        r = math.sqrt(c2 / (1.0 - b2))
-        k_t, eps_t = self.lr * (1.0 - b1) * r / c1, self.eps * r
         self.decay()
-        if self.fused is not None:
-            self.fused(g, b1, b2, k_t, eps_t, w, mu, nu)
-        elif self.w.size >= self.PARALLEL_MIN and _workers() > 1:
-            self.sliced_step(b1, b2, k_t, eps_t)
+        if self.fast:
+            fast.adam_step(self)  # plain_step's lines, folded (and fused on a GPU)
         else:
-            self.plain_step(w, g, mu, nu, s, b1, b2, k_t, eps_t)
+            self.plain_step()
         if self.flush_every and self.t % self.flush_every == 0:
             self.flush_subnormals()
 
-    def plain_step(self, w, g, mu, nu, s, b1, b2, k_t, eps_t):
-        """The update as array code; the reference for the fused kernel."""
-        xp = self.xp
-        # Every pass writes into an existing array: a fresh 400 kB temporary
-        # costs page faults that double the step's time.
-        mu *= b1
-        mu += g  # mu = b1 mu + g
-        nu *= b2
-        nu += xp.multiply(g, g, out=s)  # nu = b2 nu + g^2
-        xp.sqrt(nu, out=s)
-        s += eps_t
-        xp.divide(mu, s, out=s)
-        s *= k_t
-        w -= s  # W -= k_t mu / (sqrt(nu) + eps_t)
-
-    def sliced_step(self, b1, b2, k_t, eps_t):
-        """``plain_step`` on consecutive slices of CHUNK elements, one share per core."""
-        arrays = (self.w, self.g, self.mu, self.nu, self.s)
-        slices = [slice(i, i + self.CHUNK) for i in range(0, self.w.size, self.CHUNK)]
-        n = _workers()
-
-        def run(share):
-            for sl in share:
-                self.plain_step(*(a[sl] for a in arrays), b1, b2, k_t, eps_t)
-
-        list(_pool().map(run, [slices[i::n] for i in range(n)]))  # re-raises a worker's error
+    def plain_step(self):
+        b1, b2, g, t = self.b1, self.b2, self.g, self.t
+        self.m[...] = b1 * self.m + (1.0 - b1) * g  # first moment
+        self.v[...] = b2 * self.v + (1.0 - b2) * g * g  # second moment
+        m_hat = self.m / (1.0 - b1**t)  # bias corrections
+        v_hat = self.v / (1.0 - b2**t)
+        self.w -= self.lr * m_hat / (self.xp.sqrt(v_hat) + self.eps)
 
     def flush_subnormals(self):
         """Set moments below the dtype's smallest normal number to exact zero."""
         tiny = float(self.xp.finfo(self.w.dtype).tiny)
-        for a in (self.mu, self.nu):
+        for name in self.state_names:
+            a = getattr(self, name)
             a *= self.xp.abs(a) >= tiny  # a mask product: no boolean indexing, no sync
-
-
-_POOL = []
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has none of the threads
-
-
-def _workers():
-    """The cores this process may run on (at most 8)."""
-    if hasattr(os, "sched_getaffinity"):
-        return min(len(os.sched_getaffinity(0)), 8)
-    return min(os.cpu_count() or 1, 8)
-
-
-def _pool():
-    """One thread pool for every optimizer, made on first use (NumPy's
-    elementwise loops release the GIL, so the threads run in parallel)."""
-    if not _POOL:
-        _POOL.append(ThreadPoolExecutor(_workers(), thread_name_prefix="minifa-adam"))
-    return _POOL[0]

@@ -120,14 +120,14 @@ def test_sign_ste():
 
 def test_stochastic_sign_ste():
     z = numpy.tile(numpy.array([-3.0, -1.0, -0.5, 0.0, 0.6, 1.0, 2.0]), (4000, 1))
-    act = StochasticSignSTE(rng=5)
+    act = StochasticSignSTE(noise_rng=5)
     h = act.forward(z)
     assert h.dtype == z.dtype and set(numpy.unique(h)) == {-1.0, 1.0}
     freq = (h == 1).mean(0)
     numpy.testing.assert_allclose(freq, [0, 0, 0.25, 0.5, 0.8, 1, 1], atol=0.03)
     assert freq[0] == freq[1] == 0 and freq[-2] == freq[-1] == 1
     numpy.testing.assert_array_equal(act.backward(numpy.ones_like(z))[0], [0, 1, 1, 1, 1, 1, 0])
-    again = StochasticSignSTE(rng=5).forward(z)
+    again = StochasticSignSTE(noise_rng=5).forward(z)
     numpy.testing.assert_array_equal(h, again)
     assert not numpy.array_equal(h, act.forward(z))
 
@@ -152,7 +152,8 @@ def test_hardsigmoid():
     numpy.testing.assert_array_equal(act.backward(delta), [[0, 1, 1.5, 2], [2.5, 3, 0, 4]])
 
 
-@pytest.mark.parametrize("act", [SignSTE(), StochasticSignSTE(rng=0), HardTanh(), HardSigmoid()])
+@pytest.mark.parametrize("act", [SignSTE(), StochasticSignSTE(noise_rng=0), HardTanh(),
+                                 HardSigmoid()])
 def test_activations_keep_float32(act):
     z = numpy.linspace(-2, 2, 12, dtype="float32").reshape(3, 4)
     assert act.forward(z).dtype == numpy.float32
@@ -189,7 +190,7 @@ def binary_net(backend, stochastic):
     streams = minifa.streams(0)
     kw = dict(stochastic=stochastic, rng=streams.weights, noise_rng=streams.noise,
               backend=backend)
-    act = StochasticSignSTE(rng=streams.noise) if stochastic else SignSTE()
+    act = StochasticSignSTE(noise_rng=streams.noise) if stochastic else SignSTE()
     return minifa.Sequential(BinaryLinear(12, 8, **kw), act, BinaryLinear(8, 8, **kw),
                              HardTanh(), BinaryLinear(8, 6, **kw), HardSigmoid(),
                              BinaryLinear(6, 3, **kw))

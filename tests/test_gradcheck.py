@@ -75,14 +75,14 @@ class HalvedInputGradient(minifa.Linear):
 
 
 class WrongTanh(minifa.Tanh):
-    def bp_feedback(self, delta):
+    def backward(self, delta):
         return delta * (1.0 - self.h)  # should be 1 - h^2
 
 
 @pytest.mark.parametrize("layer, name", [
     (DoubledDW(5, 4, **F64), "DoubledDW(5, 4) dW"),
     (HalvedInputGradient(5, 4, **F64), "HalvedInputGradient(5, 4) bp_feedback"),
-    (WrongTanh(), "Tanh() bp_feedback"),
+    (WrongTanh(), "WrongTanh() bp_feedback"),
 ], ids=["doubled-dW", "halved-input-gradient", "wrong-derivative"])
 def test_broken_layers_fail_with_one_line_naming_the_array(layer, name, rng):
     with pytest.raises(minifa.GradientCheckError) as info:
@@ -179,8 +179,8 @@ def test_check_model_passes_bp_nets_and_fails_fa(rng):
 
 
 def test_checks_leave_random_generators_where_they_were(rng):
-    layer = minifa.StochasticSignSTE(rng=3)
-    state = layer.rng.bit_generator.state
+    layer = minifa.StochasticSignSTE(noise_rng=3)
+    state = layer.noise_rng.bit_generator.state
     with pytest.raises(minifa.GradientCheckError):
         check_layer(layer, rng.uniform(-0.9, 0.9, (2, 3)))
-    assert layer.rng.bit_generator.state == state
+    assert layer.noise_rng.bit_generator.state == state

@@ -33,7 +33,7 @@ def test_the_same_script_gives_the_same_weights_in_two_fresh_processes():
         net = minifa.Sequential(minifa.FALinear(4, 3), minifa.ReLU(), minifa.FALinear(3, 2),
                                 minifa.StochasticSignSTE())
         print(repr([net.layers[0].W.tolist(), net.layers[2].B.tolist(),
-                    net.layers[3].rng.random()]))
+                    net.layers[3].noise_rng.random()]))
     """)
     runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                            check=True).stdout for _ in range(2)]

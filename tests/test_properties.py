@@ -242,7 +242,7 @@ ACTIVATION_RANGES = {
 
 def make_activation(kind, seed=0):
     if kind == "StochasticSignSTE":
-        return minifa.StochasticSignSTE(rng=seed)
+        return minifa.StochasticSignSTE(noise_rng=seed)
     return getattr(minifa, kind)()
 
 
@@ -362,7 +362,7 @@ def test_sign_ste_integer_input(dtype):
 
 @pytest.mark.parametrize("dtype", ["int64", "float16"])
 def test_stochastic_sign_ste_other_dtypes(dtype):
-    raises_one_line(minifa.InputError, minifa.StochasticSignSTE(rng=0).forward,
+    raises_one_line(minifa.InputError, minifa.StochasticSignSTE(noise_rng=0).forward,
                     numpy.zeros((2, 3), dtype=dtype))
 
 

@@ -1,14 +1,27 @@
-"""Elementwise activations."""
+"""Elementwise activations: no parameters and no learning rule; every rule
+sends the delta back through the derivative, which each ``backward`` computes."""
 
-from ..backend import backend_of, get_array_module
+from .. import fast
+from ..backend import get_array_module
 from .base import Layer
 
 
-class ReLU(Layer):
-    """h = max(z, 0);  delta_z = delta_h * 1[z > 0]   (n, d) -> (n, d).
+class Activation(Layer):
+    """h = f(z) elementwise; ``backward(delta)`` returns delta_z = delta_h * f'(z),
+    the exact gradient under every rule (so it is also ``bp_feedback``)."""
 
-    Its backward is the same under every learning rule.
-    """
+    def bp_feedback(self, delta):
+        return self.backward(delta)
+
+    def feedback(self, delta):
+        return self.backward(delta)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class ReLU(Activation):
+    """h = max(z, 0);  delta_z = delta_h * 1[z > 0]   (n, d) -> (n, d)."""
 
     derivative_expr = "1[z_{l} > 0]"
     cache_names = ("z",)
@@ -17,18 +30,12 @@ class ReLU(Layer):
         self.z = z
         return get_array_module(z).maximum(z, 0)  # (n, d) -> (n, d)
 
-    def bp_feedback(self, delta):
-        fused = backend_of(delta).elementwise(  # one GPU kernel for the line below
-            "T delta, T z", "T out", "out = z > 0 ? delta : (T)0;", "minifa_relu_backward")
-        if fused is not None:
-            return fused(delta, self.z)
-        return delta * (self.z > 0)  # (n, d) * (n, d) -> (n, d)
-
-    def __repr__(self):
-        return "ReLU()"
+    def backward(self, delta):
+        fused = fast.relu_backward(delta, self.z)  # the line below as one GPU kernel
+        return delta * (self.z > 0) if fused is None else fused  # (n, d) * (n, d) -> (n, d)
 
 
-class Tanh(Layer):
+class Tanh(Activation):
     """h = tanh(z);  delta_z = delta_h * (1 - h^2)   (n, d) -> (n, d).
 
     Saturating: its derivative vanishes for large |z|, which bounds rules
@@ -42,14 +49,11 @@ class Tanh(Layer):
         self.h = get_array_module(z).tanh(z)
         return self.h
 
-    def bp_feedback(self, delta):
+    def backward(self, delta):
         return delta * (1.0 - self.h * self.h)  # (n, d) * (n, d) -> (n, d)
 
-    def __repr__(self):
-        return "Tanh()"
 
-
-class Sigmoid(Layer):
+class Sigmoid(Activation):
     """h = 1 / (1 + exp(-z));  delta_z = delta_h * h * (1 - h)   (n, d) -> (n, d).
 
     The logistic unit of the classic FA experiments (Lillicrap et al. 2016;
@@ -66,8 +70,5 @@ class Sigmoid(Layer):
         self.h = xp.exp(-xp.logaddexp(0.0, -z))  # 1 / (1 + exp(-z))   (n, d) -> (n, d)
         return self.h
 
-    def bp_feedback(self, delta):
+    def backward(self, delta):
         return delta * self.h * (1.0 - self.h)  # (n, d) * (n, d) -> (n, d)
-
-    def __repr__(self):
-        return "Sigmoid()"

@@ -2,16 +2,27 @@
 
 The forward pass uses a binarized value (sign, a coin flip, a clip); the
 backward pass replaces its derivative, zero almost everywhere, by a surrogate
-that each class states in its docstring. Binarizations write into buffers made
-once in ``__init__``, and random draws come from a seeded host Generator: one
-draw and one host-to-device copy per forward pass of a stochastic layer.
+that each class states in its docstring. Random draws come from a seeded host
+Generator (``noise_rng``): one draw and one host-to-device copy per forward
+pass of a stochastic layer.
 """
 
 from ..backend import backend_of, get_array_module
 from ..errors import InputError
 from ..seeding import as_rng
-from .base import Layer
-from .linear import Linear, check_input
+from .activations import Activation
+from .checks import check_input
+from .linear import Linear
+
+
+def hardsigmoid(z):
+    """clip((z + 1) / 2, 0, 1)   (n, d) -> (n, d): the probability of +1."""
+    return get_array_module(z).clip((z + 1.0) * 0.5, 0.0, 1.0)
+
+
+def plus_minus_one(mask, dtype):
+    """{False, True} -> {-1, +1} in ``dtype``: 2 * mask - 1."""
+    return mask.astype(dtype) * 2.0 - 1.0
 
 
 class BinaryLinear(Linear):
@@ -47,28 +58,20 @@ class BinaryLinear(Linear):
                  dtype="float32", backend=None):
         super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
         self.stochastic = bool(stochastic)
-        self.noise = as_rng(noise_rng)
-        self.Wb = self.xp.empty_like(self.W)  # rewritten in place by every forward
+        self.noise_rng = as_rng(noise_rng)
 
     def binarize(self):
-        """Write the binary weights of this forward pass into ``Wb`` and return it."""
-        W, Wb = self.W, self.Wb
+        """The binary weights of this forward pass, Wb (in, out) in {-1, +1}."""
         if self.stochastic:
-            u = self.backend.asarray(self.noise.random(W.shape, dtype=self.dtype))  # U[0, 1)
-            self.xp.add(W, 1.0, out=Wb)
-            Wb *= 0.5
-            self.xp.clip(Wb, 0.0, 1.0, out=Wb)  # p = hardsigmoid(W) = clip((W + 1) / 2, 0, 1)
-            Wb[...] = u < Wb  # 1 with probability p, else 0
-        else:
-            Wb[...] = W >= 0  # 1[W >= 0]
-        Wb *= 2.0
-        Wb -= 1.0  # {0, 1} -> {-1, +1}
-        return Wb
+            u = self.backend.asarray(self.noise_rng.random(self.W.shape, dtype=self.dtype))
+            return plus_minus_one(u < hardsigmoid(self.W), self.dtype)  # +1 w.p. hardsigmoid(W)
+        return plus_minus_one(self.W >= 0, self.dtype)  # sign(W), sign(0) = +1
 
     def forward(self, x):
         check_input(self, x)
         self.x = x
-        z = x @ self.binarize()  # (n, in) @ (in, out) -> (n, out)
+        self.Wb = self.binarize()
+        z = x @ self.Wb  # (n, in) @ (in, out) -> (n, out)
         z += self.b  # z = x @ Wb + b
         return z
 
@@ -92,15 +95,7 @@ def _check_float(layer, z):
         raise InputError(f"{layer!r} expects float32 or float64 input, got {z.dtype.name}")
 
 
-def _sign(z):
-    """sign(z) in {-1, +1} with sign(0) = +1, in z's dtype."""
-    h = (z >= 0).astype(z.dtype)  # 1[z >= 0]
-    h *= 2.0
-    h -= 1.0
-    return h
-
-
-class SignSTE(Layer):
+class SignSTE(Activation):
     """h = sign(z), sign(0) = +1;  delta_z = delta_h * 1[|z| <= 1]   (n, d) -> (n, d).
 
     The straight-through estimator of Hubara et al. 2016 ("Binarized Neural
@@ -119,9 +114,9 @@ class SignSTE(Layer):
     def forward(self, z):
         _check_float(self, z)
         self.z = z
-        return _sign(z)  # (n, d) -> (n, d)
+        return plus_minus_one(z >= 0, z.dtype)  # (n, d) -> (n, d)
 
-    def bp_feedback(self, delta):
+    def backward(self, delta):
         if self.clip is None:
             return delta
         return delta * (get_array_module(self.z).abs(self.z) <= self.clip)  # (n, d) -> (n, d)
@@ -136,32 +131,27 @@ class StochasticSignSTE(SignSTE):
 
     Stochastic binarization (Courbariaux et al. 2015; Hubara et al. 2016) with
     the same straight-through backward as ``SignSTE`` (``clip`` likewise). One
-    U[0, 1) array of z's shape and dtype is drawn from ``rng`` (a Generator or
-    int seed) on the host and copied to z's device at every forward pass.
+    U[0, 1) array of z's shape and dtype is drawn from ``noise_rng`` (a
+    Generator or int seed) on the host and copied to z's device at every
+    forward pass.
     """
 
-    def __init__(self, rng=None, clip=1.0):
+    def __init__(self, noise_rng=None, clip=1.0):
         super().__init__(clip)
-        self.rng = as_rng(rng)
+        self.noise_rng = as_rng(noise_rng)
 
     def forward(self, z):
         _check_float(self, z)
         self.z = z
-        u = backend_of(z).asarray(self.rng.random(z.shape, dtype=z.dtype))  # U[0, 1)
-        p = z + 1.0
-        p *= 0.5
-        get_array_module(z).clip(p, 0.0, 1.0, out=p)  # p = hardsigmoid(z)
-        h = (u < p).astype(z.dtype)  # 1 with probability p
-        h *= 2.0
-        h -= 1.0  # {0, 1} -> {-1, +1}
-        return h
+        u = backend_of(z).asarray(self.noise_rng.random(z.shape, dtype=z.dtype))  # U[0, 1)
+        return plus_minus_one(u < hardsigmoid(z), z.dtype)  # +1 with probability hardsigmoid(z)
 
     def __repr__(self):
         return "StochasticSignSTE()" if self.clip == 1.0 else \
             f"StochasticSignSTE(clip={self.clip})"
 
 
-class HardTanh(Layer):
+class HardTanh(Activation):
     """h = clip(z, -1, 1), with the adaptive straight-through backward of AdaSTE
     (Le, Høier, Lin & Zach 2022, "AdaSTE: An Adaptive Straight-Through Estimator
     to Train Binary Neural Networks", CVPR; arXiv:2112.02880):
@@ -185,18 +175,15 @@ class HardTanh(Layer):
         self.z = z
         return get_array_module(z).clip(z, -1.0, 1.0)  # (n, d) -> (n, d)
 
-    def bp_feedback(self, delta):
+    def backward(self, delta):
         xp, z = get_array_module(self.z, delta), self.z
         a = xp.abs(z)
         keep = (a < 1.0) | (delta * z > 0)  # inside, or pulled back inside
         slope = 2.0 / (1.0 + xp.maximum(a, 1.0))  # 1 inside, 2 / (1 + |z|) outside
         return delta * keep * slope  # (n, d) -> (n, d)
 
-    def __repr__(self):
-        return "HardTanh()"
 
-
-class HardSigmoid(Layer):
+class HardSigmoid(Activation):
     """h = clip((z + 1) / 2, 0, 1);  delta_z = delta_h * 0.5 * 1[|z| <= 1]   (n, d) -> (n, d).
 
     The probability of +1 in stochastic binarization (Courbariaux et al. 2015),
@@ -207,16 +194,10 @@ class HardSigmoid(Layer):
 
     def forward(self, z):
         self.z = z
-        h = z + 1.0
-        h *= 0.5
-        get_array_module(z).clip(h, 0.0, 1.0, out=h)
-        return h  # (n, d) -> (n, d)
+        return hardsigmoid(z)  # (n, d) -> (n, d)
 
-    def bp_feedback(self, delta):
+    def backward(self, delta):
         return delta * (get_array_module(self.z).abs(self.z) <= 1.0) * 0.5  # (n, d) -> (n, d)
-
-    def __repr__(self):
-        return "HardSigmoid()"
 
 
 def clamp_weights(model):

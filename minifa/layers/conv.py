@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..init import check_dtype, glorot_uniform
 from ..seeding import as_rng
 from .base import Layer
-from .linear import check_device, check_dtype_of
+from .checks import check_image
 
 
 class Conv2d(Layer):
@@ -277,20 +277,3 @@ class Reshape(Layer):
 
     def __repr__(self):
         return f"Reshape({self.shape})"
-
-
-def check_image(layer, x):
-    """Shape, dtype and device of a conv layer's input; Python-side checks only (no sync)."""
-    check_device(layer, x)
-    if x.ndim != 4 or x.shape[1] != layer.c_in:
-        raise InputError(
-            f"{layer!r} expects input of shape (batch, {layer.c_in}, h, w), got "
-            f"{tuple(x.shape)}: feed flat rows through Reshape((channels, h, w)) first "
-            "and check the previous layer's channel count"
-        )
-    h, w = x.shape[2] + 2 * layer.padding, x.shape[3] + 2 * layer.padding
-    if h < layer.kh or w < layer.kw:
-        raise InputError(f"{layer!r}: the {x.shape[2]}x{x.shape[3]} input (padded "
-                         f"{h}x{w}) is smaller than the {layer.kh}x{layer.kw} kernel; "
-                         "use larger images or more padding")
-    check_dtype_of(layer, x)

@@ -5,6 +5,7 @@ from ..errors import InputError
 from ..init import check_dtype, glorot_uniform, zeros
 from ..seeding import as_rng
 from .base import Layer
+from .checks import check_input
 
 
 class Linear(Layer):
@@ -89,27 +90,3 @@ def init_dense(layer, n_in, n_out, rng, dtype, backend):
     layer.b = zeros((layer.n_out,), layer.dtype, layer.backend)
     layer.dW = layer.xp.zeros_like(layer.W)
     layer.db = layer.xp.zeros_like(layer.b)
-
-
-def check_input(layer, x):
-    """Shape, dtype and device of a layer's input; Python-side checks only (no sync)."""
-    check_device(layer, x)
-    if x.ndim != 2 or x.shape[1] != layer.n_in:
-        raise InputError(
-            f"{layer!r} expects input of shape (batch, {layer.n_in}), got {tuple(x.shape)}: "
-            "flatten images to rows and check the first layer's width"
-        )
-    check_dtype_of(layer, x)
-
-
-def check_device(layer, x):
-    if not layer.backend.owns(x):
-        layer.backend.check(x, f"input of {layer!r}")
-
-
-def check_dtype_of(layer, x):
-    if x.dtype != layer.dtype:
-        raise InputError(
-            f"{layer!r} holds {layer.dtype.name} weights but got {x.dtype.name} input: "
-            f"convert the data once with .astype('{layer.dtype.name}')"
-        )

@@ -3,7 +3,8 @@
 from ..init import glorot_uniform
 from ..seeding import as_rng
 from .base import Layer
-from .linear import check_input, init_dense
+from .checks import check_input
+from .linear import init_dense
 
 
 class Radial(Layer):

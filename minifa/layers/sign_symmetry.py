@@ -12,24 +12,19 @@ from ..seeding import as_rng
 from .linear import Linear
 
 
-class USFLinear(Linear):
-    """Uniform sign-concordant feedback (uSF): every feedback weight has W's
-    sign and one common magnitude, W's spread:
+class SignConcordantLinear(Linear):
+    """What the three variants share: ``B`` has W's signs, its magnitudes are the
+    variant's ``feedback_matrix()``, and it is rebuilt from the current W before
+    every use:
 
-        B = sign(W).T * std(W)          (out, in)
+        B = feedback_matrix()           (out, in), in update_feedback
         delta_in = delta @ B            (n, out) @ (out, in) -> (n, in)
     """
 
-    feedback_expr = "{d} @ (sign(W_{l}).T * std(W_{l}))"
     feedback_names = ("B",)
 
-    def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
-        super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
-        self.B = self.feedback_matrix()
-
     def feedback_matrix(self):
-        xp = self.xp
-        return xp.sign(self.W).T * self.W.std()  # (out, in); std stays a 0-d array
+        raise NotImplementedError
 
     def update_feedback(self):
         self.B = self.feedback_matrix()
@@ -38,11 +33,31 @@ class USFLinear(Linear):
         return delta @ self.B  # (n, out) @ (out, in) -> (n, in); BP: delta @ W.T
 
 
-class FRSFLinear(USFLinear):
+class USFLinear(SignConcordantLinear):
+    """Uniform sign-concordant feedback (uSF): every feedback weight has W's
+    sign and one common magnitude, W's current spread:
+
+        B = sign(W).T * std(W)          (out, in)
+
+    Liao et al. give every feedback weight magnitude 1, BioTorch a fixed
+    Xavier-sized one; minifa scales by W's current std so that delta_in keeps
+    the size W.T would give it.
+    """
+
+    feedback_expr = "{d} @ (sign(W_{l}).T * std(W_{l}))"
+
+    def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
+        super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
+        self.B = self.feedback_matrix()
+
+    def feedback_matrix(self):
+        return self.xp.sign(self.W).T * self.W.std()  # (out, in); std stays a 0-d array
+
+
+class FRSFLinear(SignConcordantLinear):
     """Fixed random-magnitude sign-concordant feedback (frSF):
 
         B = |R| * sign(W).T             (out, in), R drawn once (Glorot uniform)
-        delta_in = delta @ B
     """
 
     feedback_expr = "{d} @ (|R_{l}| * sign(W_{l}).T)"
@@ -50,7 +65,7 @@ class FRSFLinear(USFLinear):
 
     def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",
                  backend=None):
-        Linear.__init__(self, n_in, n_out, rng=rng, dtype=dtype, backend=backend)
+        super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
         R = glorot_uniform(as_rng(feedback_rng), (self.n_out, self.n_in), self.dtype,
                            self.backend)
         self.R = self.xp.abs(R)
@@ -60,11 +75,10 @@ class FRSFLinear(USFLinear):
         return self.R * self.xp.sign(self.W).T  # |R| * sign(W).T   (out, in)
 
 
-class BRSFLinear(USFLinear):
+class BRSFLinear(SignConcordantLinear):
     """Batchwise random-magnitude sign-concordant feedback (brSF):
 
         B = |R_t| * sign(W).T           (out, in), R_t redrawn every step
-        delta_in = delta @ B
 
     ``R_t`` is drawn on the host from ``noise_rng`` (Glorot-uniform scale) and
     copied to the device: one (out, in) transfer per step.
@@ -73,7 +87,7 @@ class BRSFLinear(USFLinear):
     feedback_expr = "{d} @ (|R_t| * sign(W_{l}).T)"
 
     def __init__(self, n_in, n_out, *, rng=None, noise_rng=None, dtype="float32", backend=None):
-        Linear.__init__(self, n_in, n_out, rng=rng, dtype=dtype, backend=backend)
+        super().__init__(n_in, n_out, rng=rng, dtype=dtype, backend=backend)
         self.noise_rng = as_rng(noise_rng)
         self.B = self.feedback_matrix()
 
