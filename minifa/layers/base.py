@@ -68,6 +68,24 @@ class Layer:
     refuses at save time a list or dict holding arrays, which it cannot
     restore. Python numbers and strings are configuration that ``__init__``
     sets; state that changes as training runs belongs in an array.
+
+    Text for ``model.explain()`` (minifa/explain.py), all optional. Equations
+    are format strings in {l}, the layer's number (1 = the model's first layer
+    with parameters), {d}, the delta it receives, {x}, its input, and {layer};
+    each shapes string beside one reads the same names as shapes, plus the
+    layer's arrays by name ({W}, {B}; {W.T} is transposed), the output error
+    {e} and what ``explain_shapes`` adds:
+
+        grads_expr       (equation, shapes) lines of what grads() computes
+        feedback_steps   (equation, shapes) lines feedback() computes first
+        feedback_expr    what feedback() sends down, "{d} @ B_{l}"
+        feedback_shapes  beside it, "{d} @ {B}"
+        feedback_note    one more line, e.g. how B is trained
+        derivative_expr  an elementwise layer's factor, "1[z_{l} > 0]"
+        backward_expr    a layer that only moves the delta, "{d}.reshape{shape}"
+                         ({shape}: its input's)
+
+    A layer with none of them is shown as one line saying so.
     """
 
     param_names = ()
@@ -76,6 +94,8 @@ class Layer:
     sends_delta = True  # False for a model's first trained layer: no layer below needs its delta
     direct = False  # True: backward(delta, e, y) hears from the output (DFA, DRTP)
     needs_targets = False  # True: its feedback is built from the labels y (DRTP)
+    grads_expr = feedback_steps = ()
+    feedback_expr = feedback_shapes = feedback_note = derivative_expr = backward_expr = None
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} defines no forward(x)")
@@ -96,6 +116,11 @@ class Layer:
         self.grads(delta)
         self.update_feedback()
         return self.feedback(delta)
+
+    def explain_shapes(self, x, z):
+        """Shapes, by name, of the arrays this layer's explain() text names beyond
+        its own, for input shape ``x`` and output shape ``z``."""
+        return {}
 
     def parameters(self):
         return [Parameter(self, name) for name in self.param_names]

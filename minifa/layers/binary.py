@@ -51,7 +51,7 @@ class BinaryLinear(Linear):
     and copies it to the device: one host draw and one copy per forward.
     """
 
-    feedback_expr = "{d} @ sign(W_{l}).T"
+    feedback_expr = "{d} @ Wb_{l}.T"  # for explain(), with feedback_note
     cache_names = ("x", "Wb")
 
     def __init__(self, n_in, n_out, *, stochastic=False, rng=None, noise_rng=None,
@@ -81,6 +81,12 @@ class BinaryLinear(Linear):
     def bp_feedback(self, delta):
         return delta @ self.Wb.T  # (n, out) @ (out, in) -> (n, in)
 
+    @property
+    def feedback_note(self):
+        if self.stochastic:
+            return "Wb_{l} = +1 with probability hardsigmoid(W_{l}), else -1, drawn by forward"
+        return "Wb_{l} = sign(W_{l}), sign(0) = +1"
+
     def clamp(self):
         """Clip ``W`` to [-1, 1] in place (``W`` may be a view of the optimizer's array)."""
         self.xp.clip(self.W, -1.0, 1.0, out=self.W)
@@ -105,11 +111,14 @@ class SignSTE(Activation):
     that Bender.jl's ``sign_STE`` uses.
     """
 
-    derivative_expr = "1[|z_{l}| <= 1]"
     cache_names = ("z",)
 
     def __init__(self, clip=1.0):
         self.clip = None if clip is None else float(clip)
+
+    @property
+    def derivative_expr(self):  # for explain()
+        return "1" if self.clip is None else f"1[|z_{{l}}| <= {self.clip:g}]"
 
     def forward(self, z):
         _check_float(self, z)
@@ -169,6 +178,7 @@ class HardTanh(Activation):
     (its equation comment); there are no hyper-parameters.
     """
 
+    derivative_expr = "adaste'(z_{l})"  # for explain(): the three cases above
     cache_names = ("z",)
 
     def forward(self, z):
@@ -190,6 +200,7 @@ class HardSigmoid(Activation):
     as an activation with its own (sub)gradient.
     """
 
+    derivative_expr = "0.5 * 1[|z_{l}| <= 1]"
     cache_names = ("z",)
 
     def forward(self, z):

@@ -48,6 +48,14 @@ class Conv2d(Layer):
 
     param_names = ("W", "b")
     cache_names = ("cols",)
+    # for explain(): the lines grads() and feedback() compute, each beside its shapes
+    grads_expr = (("cols_{l} = im2col({x}), kept by forward", "{x} -> {cols}"),
+                  ("delta_mat_{l} = {d} as (c_out, n*oh*ow)", "{d} -> {delta_mat}"),
+                  ("dW_{l} = delta_mat_{l} @ cols_{l}.T",
+                   "{W_mat} = {delta_mat} @ {cols.T}, as {W}"))
+    feedback_steps = (("dcols_{l} = W_mat_{l}.T @ delta_mat_{l}",
+                       "{cols} = {W_mat.T} @ {delta_mat}"),)
+    feedback_expr, feedback_shapes = "col2im(dcols_{l})", "col2im({cols})"
 
     def __init__(self, c_in, c_out, kernel_size, stride=1, padding=0, *, rng=None,
                  dtype="float32", backend=None):
@@ -92,6 +100,11 @@ class Conv2d(Layer):
     def bp_feedback(self, delta):
         dcols = self.W.reshape(self.c_out, -1).T @ self.to_mat(delta)  # (K, c_out) @ (c_out, m)
         return self.col2im(dcols)  # (K, m) -> (n, c_in, h, w)
+
+    def explain_shapes(self, x, z):
+        n, c_out, oh, ow = z
+        K, m = self.c_in * self.kh * self.kw, n * oh * ow
+        return {"cols": (K, m), "delta_mat": (c_out, m), "W_mat": (c_out, K), "B_mat": (c_out, K)}
 
     def to_mat(self, delta):
         """(n, c_out, oh, ow) -> (c_out, n*oh*ow): one column per output pixel, like ``z``."""
@@ -165,6 +178,8 @@ class FAConv2d(Conv2d):
     """
 
     feedback_names = ("B",)
+    feedback_steps = (("dcols_{l} = B_mat_{l}.T @ delta_mat_{l}",
+                       "{cols} = {B_mat.T} @ {delta_mat}"),)
 
     def __init__(self, c_in, c_out, kernel_size, stride=1, padding=0, *, rng=None,
                  feedback_rng=None, dtype="float32", backend=None):
@@ -194,6 +209,7 @@ class MaxPool2d(Layer):
     """
 
     cache_names = ("x", "z")
+    backward_expr = "{d} to the first maximum of each {layer.k}x{layer.k} window, 0 elsewhere"
 
     def __init__(self, kernel_size=2, stride=None):
         self.k = int(kernel_size)
@@ -238,6 +254,8 @@ class MaxPool2d(Layer):
 class Flatten(Layer):
     """(n, c, h, w) -> (n, c*h*w); the delta goes back to (n, c, h, w)."""
 
+    backward_expr = "{d}.reshape{shape}"  # for explain()
+
     def forward(self, x):
         get_array_module(x)  # a BackendError for anything that is not an array
         if x.ndim < 2:
@@ -258,6 +276,8 @@ class Reshape(Layer):
     Put ``Reshape((1, 28, 28))`` first in a conv net to feed it a DataLoader's
     (n, 784) rows; ``n_in`` tells the training loop the row width it expects.
     """
+
+    backward_expr = "{d}.reshape{shape}"  # for explain()
 
     def __init__(self, shape):
         self.shape = tuple(int(s) for s in shape)

@@ -27,7 +27,7 @@ class DFALinear(Linear):
     Glorot-uniform from ``feedback_rng``, never trained, not a parameter.
     """
 
-    feedback_expr = "e @ B_{l}"
+    feedback_expr, feedback_shapes = "e @ B_{l}", "{e} @ {B}"
     feedback_names = ("B",)
     direct = True
 

@@ -20,7 +20,9 @@ class Linear(Layer):
     starts at zero; both live on ``backend`` in ``dtype``.
     """
 
-    feedback_expr = "{d} @ W_{l}.T"  # for explain(): the line bp_feedback computes
+    # for explain(): the lines grads() and feedback() compute, each beside its shapes
+    grads_expr = (("dW_{l} = {x}.T @ {d}", "{W} = {x}.T @ {d}"),)
+    feedback_expr, feedback_shapes = "{d} @ W_{l}.T", "{d} @ {W.T}"
 
     param_names = ("W", "b")
     cache_names = ("x",)
@@ -62,7 +64,7 @@ class FALinear(Linear):
     device and dtype as ``W``. It is never trained and is not a parameter.
     """
 
-    feedback_expr = "{d} @ B_{l}"
+    feedback_expr, feedback_shapes = "{d} @ B_{l}", "{d} @ {B}"
     feedback_names = ("B",)
 
     def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",

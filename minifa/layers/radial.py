@@ -23,6 +23,11 @@ class Radial(Layer):
 
     param_names = ("W", "b")
     cache_names = ("x",)
+    # for explain(): the lines grads() and feedback() compute, each beside its shapes
+    grads_expr = (("dW_{l} = 2 ({x}.T @ {d} - W_{l} * {d}.sum(0))",
+                   "{W} = 2 ({x}.T @ {d} - {W} * {c})"),)
+    feedback_expr = "2 ({d} @ W_{l}.T - {x} * {d}.sum(1, keepdims=True))"
+    feedback_shapes = "2 ({d} @ {W.T} - {x} * {r})"
 
     def __init__(self, n_in, n_out, *, rng=None, dtype="float32", backend=None):
         init_dense(self, n_in, n_out, rng, dtype, backend)
@@ -43,6 +48,9 @@ class Radial(Layer):
         r = delta.sum(axis=1, keepdims=True)  # (n, 1)
         return 2.0 * (delta @ self.W.T - self.x * r)  # (n, out) @ (out, in) -> (n, in)
 
+    def explain_shapes(self, x, z):
+        return {"c": (z[1],), "r": (z[0], 1)}  # delta.sum(0), delta.sum(1, keepdims=True)
+
     def __repr__(self):
         return f"{type(self).__name__}({self.n_in}, {self.n_out})"
 
@@ -55,6 +63,8 @@ class FARadial(Radial):
     """
 
     feedback_names = ("B",)
+    feedback_expr = "2 ({d} @ B_{l} - {x} * {d}.sum(1, keepdims=True))"
+    feedback_shapes = "2 ({d} @ {B} - {x} * {r})"
 
     def __init__(self, n_in, n_out, *, rng=None, feedback_rng=None, dtype="float32",
                  backend=None):
