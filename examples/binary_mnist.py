@@ -34,7 +34,6 @@ from minifa import cli
 from minifa.layers.binary import BinaryLinear, SignSTE, clamp_weights
 
 SIZES = [784, 300, 100, 10]
-REFERENCE_ACC_TEST = [0.792, 0.830, 0.849, 0.852, 0.859, 0.870, 0.869, 0.855, 0.873, 0.867]
 
 
 def parse_args(argv=None):

@@ -22,6 +22,7 @@ import numpy
 from .backend import backend_of
 from .errors import DataError, InputError, MinifaError
 from .fileio import atomic_write
+from .seeding import generators
 
 FORMAT = 1
 
@@ -100,9 +101,8 @@ def _generators(model, loader):
     """Every random generator training reads, by a stable name."""
     found = {"loader": loader.rng}
     for i, layer in enumerate(model.layers):
-        for name, value in vars(layer).items():
-            if isinstance(value, numpy.random.Generator):
-                found[f"layer{i}.{name}"] = value
+        for name, g in generators(layer).items():
+            found[f"layer{i}.{name}"] = g
     return found
 
 

@@ -25,11 +25,11 @@ recomputed by the next step anyway.
 
 import time
 
-import numpy
 import pandas
 
 from .backend import get_array_module
 from .losses import SoftmaxCrossEntropy
+from .seeding import generators
 
 METRICS = ("delta_angle", "update_angle", "signal_angle", "weight_angle", "norm_ratio",
            "sign_agreement")
@@ -54,13 +54,6 @@ def _matching_feedback(layer):
     return (layer.W.T, B) if B.shape == layer.W.T.shape else None
 
 
-def _generators(model):
-    for layer in model.layers:
-        for value in vars(layer).values():
-            if isinstance(value, numpy.random.Generator):
-                yield value
-
-
 def diagnose(model, x, y, loss=None):
     """Per-layer diagnostics of ``model`` on the minibatch ``(x, y)``, with the
     output error of ``loss`` (default: softmax cross-entropy).
@@ -69,7 +62,8 @@ def diagnose(model, x, y, loss=None):
     ``layer`` (1 = the first such layer), ``kind`` and the METRICS as Python
     floats (NaN where a metric does not apply). Reading them is one sync.
     """
-    states = [(g, g.bit_generator.state) for g in _generators(model)]
+    states = [(g, g.bit_generator.state) for layer in model.layers
+              for g in generators(layer).values()]
     try:
         return _diagnose(model, x, y, loss or SoftmaxCrossEntropy())
     finally:

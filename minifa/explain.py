@@ -11,11 +11,10 @@ one forward pass on zeros.
 
 import copy
 
-import numpy
-
 from .errors import InputError
 from .init import zeros
 from .losses import SoftmaxCrossEntropy
+from .seeding import generators
 
 
 class Shape(tuple):
@@ -162,9 +161,8 @@ def forward_shapes(model, n):
     shapes = []
     for layer in model.layers:
         twin = copy.copy(layer)
-        for name, value in list(vars(twin).items()):
-            if isinstance(value, numpy.random.Generator):
-                setattr(twin, name, copy.deepcopy(value))
+        for name, g in generators(twin).items():
+            setattr(twin, name, copy.deepcopy(g))
         z = twin.forward(x)
         shapes.append((tuple(x.shape), tuple(z.shape)))
         x = z

@@ -22,6 +22,7 @@ from .backend import backend_of
 from .errors import GradientCheckError, InputError, MinifaError
 from .losses import SoftmaxCrossEntropy
 from .optim import move_into
+from .seeding import generators
 
 
 def numerical_grad(f, a, eps=1e-6):
@@ -194,7 +195,7 @@ def _call(method, arg, owner, what):
 def _rewound(layer):
     """Yield ``rewind()``, which puts every Generator the layer holds back to its
     state at entry; the states at entry are restored on exit as well."""
-    gens = [g for g in vars(layer).values() if isinstance(g, numpy.random.Generator)]
+    gens = list(generators(layer).values())
     states = [g.bit_generator.state for g in gens]
 
     def rewind():

@@ -50,3 +50,9 @@ def as_rng(rng):
     if rng is None:
         return numpy.random.default_rng(_default["seed"].spawn(1)[0])
     return numpy.random.default_rng(check_seed(rng))
+
+
+def generators(layer):
+    """``{name: Generator}``: every random generator ``layer`` holds as an attribute
+    (what checkpoints save, and what diagnostics and checks rewind)."""
+    return {name: g for name, g in vars(layer).items() if isinstance(g, numpy.random.Generator)}
