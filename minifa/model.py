@@ -129,12 +129,9 @@ RULES = {
     "drtp": "direct random target projection (Frenkel et al. 2021): y* @ B_l",
 }
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
-# Kolen-Pollack needs weight decay to pull B onto W.T (Akrout et al. 2019); the
-# other rules train without it, as the reference run does. With Adam 3e-4 over
-# 10 epochs a steady decay strong enough to align B costs accuracy, so a strong
-# decay runs first, while W and B are still their random draw, and a weak one
-# after. Measured at the reference lr 3e-4 (docs/learning-rules.md has the sweep).
-WEIGHT_DECAY = {"kp": WarmupDecay(start=100.0, steps=75, then=0.1)}
+# The decay each rule trains with: Kolen-Pollack's recipe (KPLinear says why);
+# the other rules train without one, as the reference run does.
+WEIGHT_DECAY = {"kp": WarmupDecay(**KPLinear.decay_recipe)}
 
 
 def _activation_class(activation):

@@ -6,22 +6,33 @@ from .linear import FALinear
 
 
 class KPLinear(FALinear):
-    """Kolen-Pollack: ``B`` is trained, explicitly, with the transpose of W's
-    gradient:
+    """Kolen-Pollack (Kolen & Pollack 1994; Akrout et al. 2019): ``B`` is
+    trained, explicitly, with the transpose of W's gradient:
 
         delta_in = delta @ B            (n, out) @ (out, in) -> (n, in)
         dW = x.T @ delta                (in, out)
         dB = dW.T = delta.T @ x         (out, in)
 
-    ``B`` is therefore a parameter here (``param_names``), except in a model's
-    first trained layer, which sends no delta down (``sends_delta``): its
-    ``B`` would train for nothing and is left as drawn. Any optimizer whose
-    update is elementwise (SGD, Adam) then moves B by exactly the transpose of
-    W's move, and its decoupled weight decay lambda (``weight_decay``) scales
-    both alike, so ``W - B.T`` shrinks by the factor (1 - lr * lambda) every
-    step and B converges to W.T (Kolen & Pollack 1994). Without decay the
-    difference stays at its initial value and only learning outgrows it.
+    The whole rule, in the four places it touches:
+
+    - **B is a parameter** (``param_names``), so the optimizer moves it. Any
+      elementwise optimizer (SGD, Adam) moves B by exactly the transpose of
+      W's move: what W learns, B learns.
+    - **Except in a model's first trained layer**, which sends no delta down:
+      ``Sequential`` sets its ``sends_delta`` to False, and its B is left as
+      drawn, since it would train for nothing.
+    - **Decay aligns them.** Training never changes ``W - B.T``'s random start;
+      only the optimizer's decoupled weight decay lambda shrinks it, by
+      (1 - lr * lambda) every step, so B converges to W.T. Without decay the
+      difference stays and only learning outgrows it.
+    - **The recipe** (``decay_recipe``, which ``mlp``'s users get as
+      ``minifa.model.WEIGHT_DECAY["kp"]``): lambda = 100 for the first 75
+      steps, then 0.1. The strong start erases W - B.T's random start by
+      (1 - 3e-4 * 100)^75 ~ 0.1 before much is learned; measured at Adam lr
+      3e-4 (docs/learning-rules.md), since the factor depends on lr.
     """
+
+    decay_recipe = {"start": 100.0, "steps": 75, "then": 0.1}  # WarmupDecay's arguments
 
     feedback_expr = "{d} @ B_{l}"
     feedback_note = "B_{l} trained: dB_{l} = dW_{l}.T"
