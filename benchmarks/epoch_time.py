@@ -1,7 +1,7 @@
 """Seconds per training epoch of the reference run (784-128-64-10, Adam 3e-4,
 batch 64) and the process's peak memory.
 
-    python benchmarks/epoch_time.py --data-dir ../shared/data/mnist
+    python benchmarks/epoch_time.py --data-dir DIR
     python benchmarks/epoch_time.py --data-dir DIR --backend cupy --rule fa --epochs 5
 
 The first epoch is reported apart (it warms caches and allocators); the

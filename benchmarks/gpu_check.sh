@@ -4,7 +4,7 @@
 # benchmark tables with minifa on CuPy beside NumPy. Run from the repository root with
 # the four MNIST .gz files copied into .data/mnist (git-ignored):
 #
-#     mkdir -p .data/mnist && cp ../shared/data/mnist/*.gz .data/mnist/
+#     mkdir -p .data/mnist && cp DIR/*.gz .data/mnist/   (DIR: your folder of the four MNIST files)
 #     bash benchmarks/gpu_check.sh [OUTPUT_FOLDER]
 set -euo pipefail
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1

@@ -1,6 +1,6 @@
 """Regenerate the figures in docs/figures from fresh runs.
 
-    python examples/make_figures.py --data-dir ../shared/data/mnist
+    python examples/make_figures.py --data-dir DIR
     python examples/make_figures.py --compare-csv compare_rules.csv   # reuse a comparison
 
 Trains the reference MLP under FA, KP and DFA with alignment diagnostics (on

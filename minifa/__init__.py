@@ -1,7 +1,8 @@
 """minifa: feedback alignment and its relatives in plain array code.
 
-Every forward and backward equation is a visible line of NumPy (or CuPy)
-code; see docs/feedback-alignment.md for the map from equation to function.
+Every forward and backward equation is written as the NumPy (or CuPy) code
+that computes it; minifa/fast.py holds the fast paths, tested equal to them.
+docs/feedback-alignment.md maps each equation to its function.
 """
 
 from . import backend, checkpoint, gradcheck, layers, losses, model, seeding

@@ -60,6 +60,9 @@ class FARadial(Radial):
     (out, in) replaces W in the input gradient, nowhere else:
 
         delta_in = 2 (delta @ B - x * r)        (n, out) @ (out, in) -> (n, in)
+
+    The weight gradient stays Radial's exact one, ``W * c`` in its norm term
+    included; Bender.jl's ``radial_asym`` puts ``B`` there too.
     """
 
     feedback_names = ("B",)
