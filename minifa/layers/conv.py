@@ -114,12 +114,13 @@ class Conv2d(Layer):
         """(n, c_in, h, w) -> (c_in*kh*kw, n*oh*ow): column (i, r, s) holds the patch
         of image i under output pixel (r, s).
 
-        One strided slice per kernel offset (p, q): ``xpad[:, :, p + stride*r, q + stride*s]``
-        for every output pixel (r, s) is the input that meets ``W[:, :, p, q]``; it
-        fills rows (c, p, q) of ``cols`` for every channel c at once. Stored this way
-        (one column per pixel, not one row) each copy is one contiguous block:
-        about 10x faster on a CPU than writing every K-th entry of an (m, K) array.
+        For each kernel offset (p, q), ``xpad[:, :, p + stride*r, q + stride*s]``
+        over every output pixel (r, s) is the input that meets ``W[:, :, p, q]``:
+        one strided slice, which fills rows (c, p, q) of ``cols`` for every
+        channel c at once.
         """
+        # One column per pixel (not one row) makes each slice's copy one
+        # contiguous block of cols.
         xp, s, (n, c, _, _), oh, ow = self.xp, self.stride, self.x_shape, self.oh, self.ow
         xpad = self.pad(x).transpose(1, 0, 2, 3)  # (c, n, h+2*padding, w+2*padding)
         cols = xp.empty((c, self.kh, self.kw, n, oh, ow), dtype=x.dtype)
@@ -201,10 +202,9 @@ class MaxPool2d(Layer):
             maximum of window (r, s) in row-major order, else 0
 
     Ties send the whole delta to the first maximum (what ``argmax`` picks), so
-    no error is counted twice. Both directions loop over the k*k window offsets
-    (p, q), each a strided view ``x[:, :, p::k, q::k]`` of shape (n, c, h/k, w/k):
-    ``x.reshape(n, c, h/k, k, w/k, k).max(axis=(3, 5))`` says the same in one
-    line but reduces over axes of length k, which NumPy runs ~20x slower.
+    no error is counted twice. Both directions walk the k*k window offsets
+    (p, q): ``x[:, :, p::k, q::k]`` (n, c, h/k, w/k) holds entry (p, q) of every
+    window, so the maximum is an elementwise maximum over k*k such views.
     No parameters; the same under every rule.
     """
 
