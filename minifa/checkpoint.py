@@ -59,7 +59,7 @@ HINTS = {
     "drop_last": "last-batch handling (drop_last, --keep-last)", "shuffle": "shuffle",
     "scale": "scale", "samples": "training data (--data, --data-dir)",
     "seed": "seed (the DataLoader's seed, --seed)",
-    "labels": "training data (--data, --data-dir; mnist-small's split follows --seed)",
+    "labels": "training data (--data, --data-dir)",
 }
 
 
@@ -190,6 +190,15 @@ def load(path, model, optimizer, loader):
         loader.rng.bit_generator.state = meta["loader_epoch_rng"]
         meta["sums"] = tuple(backend.asarray(arrays[f"epoch.{n}"])
                              for n in ("loss_sum", "correct_sum"))
+    return meta
+
+
+def check(path, model, optimizer, loader):
+    """The meta dict of checkpoint ``path`` once it is known to fit ``model``,
+    ``optimizer`` and ``loader`` (DataError naming the first difference); changes
+    nothing."""
+    meta, _ = read(path)
+    _check_match(path, meta, model, optimizer, loader)
     return meta
 
 

@@ -23,7 +23,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+        if "default" in text or any(action.default is v for v in (None, False,
+                                                                   argparse.SUPPRESS)):
             return text
         return f"{text} (default: %(default)s)".lstrip()
 
@@ -173,9 +174,8 @@ def dropped_notice(n, args):
     """Say so once when the dropped last batch leaves out 1% or more of the samples."""
     dropped = 0 if getattr(args, "keep_last", False) else n % args.batch_size
     if n >= args.batch_size and dropped >= 0.01 * n:
-        print(f"note: batches of {args.batch_size} use {n - dropped} of the {n} training "
-              f"samples per epoch, leaving out {dropped} (other ones each epoch); --keep-last "
-              "trains on them as a smaller last batch")
+        print(f"note: batch size {args.batch_size} leaves out {dropped} of the {n} training "
+              "samples each epoch (others each time); --keep-last keeps them as a smaller batch")
 
 
 def loaders(ds, args, backend):
@@ -222,15 +222,16 @@ class EpochTable:
         print(cells[1:] + angles, flush=True)
 
 
-def saved_state(args):
-    """The meta of the checkpoint ``--resume`` continues, or None; says which it is."""
+def saved_state(args, model, optimizer, loader):
+    """The meta of the checkpoint ``--resume`` continues, checked against this run, or
+    None; says which it is."""
     path = getattr(args, "checkpoint", None)
     if not (path and getattr(args, "resume", False)):
         return None
     if not os.path.exists(path):
         print(f"no checkpoint at {path}; starting fresh (training saves there as it goes)")
         return None
-    meta, _ = ckpt.read(path)
+    meta = ckpt.check(path, model, optimizer, loader)
     done = epochs_done(meta)
     where = f"after epoch {done}" if done == meta["epoch"] else \
         f"in epoch {meta['epoch']} after step {meta['step']} of {meta['steps_per_epoch']}"
@@ -251,7 +252,7 @@ def train_and_report(model, optimizer, loader, test, args, extra=(), after_epoch
     any other files at the end. A resumed run prints its saved rows first; one that
     has already run ``--epochs`` epochs says so and shows them."""
     table = EpochTable(extra)
-    meta = saved_state(args)
+    meta = saved_state(args, model, optimizer, loader)
     done = epochs_done(meta) if meta else 0
     if done < args.epochs:
         table.header()
@@ -299,7 +300,8 @@ def recipe(args, rule, optimizer, ds):
     decay = getattr(optimizer, "weight_decay", 0.0)
     decay = f"{decay:g}" if isinstance(decay, float) else repr(decay)
     return (f"{rule.upper()}, {type(optimizer).__name__} lr {optimizer.lr:g}, decay {decay}, "
-            f"batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}, {ds.name}")
+            f"batch {args.batch_size}, {args.epochs} epoch{'s' * (args.epochs != 1)}, "
+            f"seed {args.seed}, {ds.name}")
 
 
 def plot(history, path, title, diagnostics=None, steps_per_epoch=None):

@@ -73,7 +73,7 @@ def learning_curves(history, path, title=None):
         ax.legend()
         _whole_epochs(ax)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.02)
     _save(fig, path)
 
 
@@ -100,7 +100,7 @@ def alignment(history, path, title=None, records=None, steps_per_epoch=None):
             ax.legend()
     axes[0].set_ylabel("angle (degrees)")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.02)
     _save(fig, path)
 
 
@@ -125,5 +125,5 @@ def compare(histories, path, title=None):
     ax_time.set(title="seconds per epoch / BP's" if "bp" in seconds else "seconds per epoch")
     ax_time.tick_params(axis="x", rotation=45)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.02)
     _save(fig, path)
