@@ -125,6 +125,7 @@ def check_output(flag, path):
 def plot_formats():
     """The file extensions matplotlib can write; InputError without matplotlib."""
     try:
+        import matplotlib  # noqa: F401  (first: its absence is what ImportError reports)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
     except ImportError:
         raise InputError("--plot needs matplotlib: pip install matplotlib") from None
