@@ -26,7 +26,6 @@ Reference test accuracy by epoch (Bender.jl, full MNIST, 10 epochs):
 Prints where the data came from and one row per epoch as it finishes.
 """
 
-import argparse
 import sys
 
 import minifa
@@ -37,8 +36,9 @@ SIZES = [784, 300, 100, 10]
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     cli.add_common_arguments(p)
+    cli.add_run_arguments(p)
     p.add_argument("--stochastic", action="store_true",
                    help="binarize weights stochastically instead of by sign")
     p.add_argument("--ste-clip", type=cli.positive(float), default=None, metavar="C",
@@ -65,7 +65,6 @@ def binary_mlp(sizes, stochastic=False, ste_clip=None, seed=0, dtype="float32", 
 
 
 def run(args):
-    cli.check_output("--csv", args.csv)
     backend = minifa.get_backend(args.backend)
     ds = cli.load_data(args)
     weights = "stochastic" if args.stochastic else "sign"
@@ -75,10 +74,9 @@ def run(args):
     model = binary_mlp(SIZES, stochastic=args.stochastic, ste_clip=args.ste_clip,
                        seed=args.seed, dtype=args.dtype, backend=backend)
     optimizer = minifa.Adam(model.parameters(), lr=args.lr)
-    loader, test = cli.loaders(ds, args, backend)
     # W to [-1, 1], in place, after each epoch's test evaluation
-    return cli.train_and_report(model, optimizer, loader, test, args,
-                                after_epoch=lambda row: clamp_weights(model))
+    return cli.run_training(model, optimizer, ds, args, backend, "bp",
+                            after_epoch=lambda row: clamp_weights(model))
 
 
 def main(argv=None):

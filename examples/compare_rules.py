@@ -12,7 +12,6 @@ table (rule, test accuracy per epoch, median seconds per epoch and its ratio
 to BP's) and writes every epoch of every rule as CSV.
 """
 
-import argparse
 import statistics
 import sys
 
@@ -26,7 +25,7 @@ WEIGHT_DECAY = minifa.model.WEIGHT_DECAY  # only Kolen-Pollack uses one
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     cli.add_common_arguments(p)
     p.set_defaults(csv="compare_rules.csv")
     p.add_argument("--rules", nargs="+", default=list(minifa.RULES), choices=list(minifa.RULES),

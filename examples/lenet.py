@@ -8,10 +8,10 @@
 
 ``--rule fa`` makes every conv and dense layer send its error down through a
 fixed random B (FAConv2d, FALinear); ``--rule bp`` uses W (Conv2d, Linear).
-Prints where the data came from and one row per epoch as it finishes.
+Prints where the data came from and one row per epoch as it finishes
+(--diagnostics adds each layer's alignment angles, as in mnist.py).
 """
 
-import argparse
 import sys
 
 import minifa
@@ -41,22 +41,21 @@ def lenet(rule="fa", seed=0, dtype="float32", backend=None):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     cli.add_common_arguments(p, epochs=5)
+    cli.add_run_arguments(p)
     p.add_argument("--rule", default="fa", choices=sorted(LAYERS),
-                   help="learning rule of every conv and dense layer (default: fa)")
+                   help="learning rule of every conv and dense layer")
     return p.parse_args(argv)
 
 
 def run(args):
-    cli.check_output("--csv", args.csv)
     backend = minifa.get_backend(args.backend)
     ds = cli.load_data(args)
     print(f"backend: {backend.name}, rule: {args.rule}, dtype: {args.dtype}, seed: {args.seed}")
     model = lenet(args.rule, seed=args.seed, dtype=args.dtype, backend=backend)
     optimizer = minifa.Adam(model.parameters(), lr=args.lr)
-    loader, test = cli.loaders(ds, args, backend)
-    return cli.train_and_report(model, optimizer, loader, test, args)
+    return cli.run_training(model, optimizer, ds, args, backend, args.rule)
 
 
 def main(argv=None):

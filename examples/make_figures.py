@@ -9,7 +9,6 @@ and the diagnostics' cost, and writes learning curves, alignment plots and the
 rule comparison (from --compare-csv, or from a fresh run of every rule).
 """
 
-import argparse
 import os
 import sys
 
@@ -37,9 +36,10 @@ def run_rule(rule, ds, args, diagnostics=True):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     cli.add_common_arguments(p)
-    p.add_argument("--out", default=os.path.join(HERE, "..", "docs", "figures"))
+    p.add_argument("--out", default=os.path.join(HERE, "..", "docs", "figures"),
+                   help="folder for the figures")
     p.add_argument("--compare-csv", default=None,
                    help="a CSV written by compare_rules.py; without it every rule is trained")
     return p.parse_args(argv)

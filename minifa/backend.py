@@ -90,19 +90,20 @@ def _cupy_backend():
         raise BackendError(
             "backend 'cupy' needs CuPy, which is not installed: install the build that "
             "matches your CUDA (e.g. pip install cupy-cuda12x, or pip install 'minifa[gpu]'), "
-            "or use --backend numpy"
+            "or use the numpy backend (--backend numpy)"
         ) from exc
     try:
         n_devices = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDA driver or runtime missing
         raise BackendError(
             f"backend 'cupy' found no usable CUDA device ({type(exc).__name__}: {exc}); "
-            "check the NVIDIA driver and CUDA_VISIBLE_DEVICES, or use --backend numpy"
+            "check the NVIDIA driver and CUDA_VISIBLE_DEVICES, or use the numpy backend "
+            "(--backend numpy)"
         ) from exc
     if n_devices == 0:
         raise BackendError(
             "backend 'cupy' found no CUDA device: check the NVIDIA driver and "
-            "CUDA_VISIBLE_DEVICES, or use --backend numpy"
+            "CUDA_VISIBLE_DEVICES, or use the numpy backend (--backend numpy)"
         )
     return Backend(
         "cupy",

@@ -16,6 +16,7 @@ previous checkpoint intact.
 import io
 import json
 import zipfile
+import zlib
 
 import numpy
 
@@ -85,8 +86,33 @@ def settings(optimizer, loader):
         "optimizer": {n: _setting(getattr(optimizer, n)) for n in names if hasattr(optimizer, n)},
         "loader": {"batch_size": loader.batch_size, "shuffle": loader.shuffle,
                    "drop_last": loader.drop_last, "scale": loader.scale,
-                   "samples": int(loader.x.shape[0])},
+                   "samples": int(loader.x.shape[0]), "seed": _seed(loader.rng),
+                   "labels": _checksum(loader.backend.to_host(loader.y))},
     }
+
+
+# How a mismatch message names each setting: the Python argument, then the flag.
+HINTS = {
+    "lr": "learning rate (lr, --lr)", "weight_decay": "weight decay (weight_decay, "
+    "--weight-decay)", "b1": "betas", "b2": "betas", "eps": "eps", "momentum": "momentum",
+    "batch_size": "batch size (batch_size, --batch-size)",
+    "drop_last": "last-batch handling (drop_last, --keep-last)", "shuffle": "shuffle",
+    "scale": "scale", "samples": "training data (--data, --data-dir)",
+    "seed": "seed (the DataLoader's seed, --seed)",
+    "labels": "training data (--data, --data-dir)",
+}
+
+
+def _seed(rng):
+    """The seed a Generator was made from (``streams(seed).shuffle`` or ``seed``), or None."""
+    seed_seq = getattr(rng.bit_generator, "seed_seq", None)
+    entropy = getattr(seed_seq, "entropy", None)
+    return int(entropy) if isinstance(entropy, int) and entropy < 2**63 else None
+
+
+def _checksum(y):
+    """CRC-32 of the labels in order: the same training data, split and order."""
+    return zlib.crc32(numpy.ascontiguousarray(y, dtype=numpy.int64).tobytes())
 
 
 def _setting(value):
@@ -110,10 +136,13 @@ def _optimizer_arrays(optimizer):
     return {name: getattr(optimizer, name) for name in optimizer.state_names}
 
 
-def save(path, model, optimizer, loader, epoch, step, history, sums=None):
+def save(path, model, optimizer, loader, epoch, step, history, sums=None, seconds=0.0,
+         records=None):
     """Write the training state after ``step`` batches of ``epoch`` to ``path``.
 
-    ``sums`` are the epoch's running (loss, correct) totals when mid-epoch.
+    ``sums`` are the epoch's running (loss, correct) totals when mid-epoch and
+    ``seconds`` the time its steps took so far; ``records`` are the
+    diagnostics' records (``Diagnostics.records``), if any.
     """
     from . import __version__
 
@@ -143,6 +172,8 @@ def save(path, model, optimizer, loader, epoch, step, history, sums=None):
         "rng": {name: g.bit_generator.state for name, g in _generators(model, loader).items()},
         "loader_epoch_rng": getattr(loader, "epoch_rng_state", None),
         "history": history,
+        "seconds": float(seconds),
+        "diagnostics": records,
     }
     arrays["meta"] = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
     _write_atomically(path, arrays)
@@ -162,8 +193,8 @@ def read(path):
             arrays = {k: npz[k] for k in npz.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
     except FileNotFoundError:
-        raise DataError(f"checkpoint {path} does not exist; train without --resume first") \
-            from None
+        raise DataError(f"checkpoint {path} does not exist; check the path, or train without "
+                        "resuming first") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
         raise DataError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__}); "
                         "delete it, or resume from another one") from None
@@ -214,32 +245,48 @@ def load(path, model, optimizer, loader):
     return meta
 
 
+def check(path, model, optimizer, loader):
+    """The meta dict of checkpoint ``path`` once it is known to fit ``model``,
+    ``optimizer`` and ``loader`` (DataError naming the first difference); changes
+    nothing."""
+    meta, _ = read(path)
+    _check_match(path, meta, model, optimizer, loader)
+    return meta
+
+
 def _check_match(path, meta, model, optimizer, loader):
     rule = getattr(model, "rule", None)
     if meta["rule"] != rule:
         raise DataError(f"checkpoint {path} was saved under rule {meta['rule']!r}, this model "
-                        f"uses {rule!r}: pass the same --rule")
+                        f"uses {rule!r}: build the model with the same rule (rule=, --rule)")
     saved, here = meta["architecture"], architecture(model)
     if saved != here:
         where = next((i for i, (a, b) in enumerate(zip(saved, here)) if a != b),
                      min(len(saved), len(here)))
         got = saved[where] if where < len(saved) else "nothing"
         want = here[where] if where < len(here) else "nothing"
-        raise DataError(f"checkpoint {path} holds a different architecture: layer {where} is "
-                        f"{got} there but {want} here; build the same model to resume")
+        raise DataError(f"checkpoint {path} holds a different architecture: model.layers[{where}] "
+                        f"is {got} there but {want} here; build the same model to resume")
     if meta["dtype"] != model.dtype.name:
         raise DataError(f"checkpoint {path} is {meta['dtype']}, this model "
-                        f"{model.dtype.name}: pass the same --dtype")
+                        f"{model.dtype.name}: build it with the same dtype (dtype=, --dtype)")
     if meta["optimizer"]["class"] != type(optimizer).__name__:
         raise DataError(f"checkpoint {path} was trained with {meta['optimizer']['class']}, not "
-                        f"{type(optimizer).__name__}")
+                        f"{type(optimizer).__name__}: resume with the same optimizer")
+    here = settings(optimizer, loader)
+    for part in ("loader", "optimizer"):  # seed before labels: another seed, another split
+        names = sorted(meta["settings"][part], key=lambda n: n == "labels")
+        for name in names:
+            value = meta["settings"][part][name]
+            if name not in here[part] or here[part][name] == value:
+                continue
+            if name == "labels":
+                raise DataError(f"checkpoint {path} was trained on other labels (other data, "
+                                f"another split or order): resume with the same {HINTS[name]}")
+            raise DataError(f"checkpoint {path} was trained with {part} {name}={value!r}, "
+                            f"this run has {here[part][name]!r}: resume with the same "
+                            f"{HINTS.get(name, name)}")
     if meta["steps_per_epoch"] != len(loader):
         raise DataError(f"checkpoint {path} has {meta['steps_per_epoch']} steps per epoch, this "
-                        f"data loader {len(loader)}: use the same data and --batch-size")
-    here = settings(optimizer, loader)
-    for part in ("optimizer", "loader"):
-        for name, value in meta["settings"][part].items():
-            if here[part].get(name) != value:
-                raise DataError(f"checkpoint {path} was trained with {part} {name}={value!r}, "
-                                f"this run has {here[part].get(name)!r}: resume with the same "
-                                "settings (e.g. --lr, --weight-decay, --batch-size, --seed)")
+                        f"data loader {len(loader)}: use the same data and batch size "
+                        "(batch_size, --batch-size)")

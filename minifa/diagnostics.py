@@ -54,6 +54,17 @@ def _matching_feedback(layer):
     return (layer.W.T, B) if B.shape == layer.W.T.shape else None
 
 
+def angle_columns(model):
+    """The history columns worth printing for ``model``: ``delta_angle_<i>`` for every
+    layer with parameters (1 = the first), ``weight_angle_<i>`` where that layer
+    has a B comparable with W.T and its feedback is used (not layer 1)."""
+    with_params = [layer for layer in model.layers if layer.param_names]
+    deltas = [f"delta_angle_{i}" for i in range(1, len(with_params) + 1)]
+    weights = [f"weight_angle_{i}" for i, layer in enumerate(with_params, start=1)
+               if i > 1 and _matching_feedback(layer) is not None]
+    return deltas + weights
+
+
 def diagnose(model, x, y, loss=None):
     """Per-layer diagnostics of ``model`` on the minibatch ``(x, y)``, with the
     output error of ``loss`` (default: softmax cross-entropy).

@@ -18,11 +18,15 @@ class DataError(MinifaError, OSError):
 
 
 class TrainingStopped(MinifaError, RuntimeError):
-    """Training stopped early: interrupted (Ctrl-C) or diverged (a non-finite loss)."""
+    """Training stopped early: interrupted (Ctrl-C) or diverged (a non-finite loss).
 
-    def __init__(self, message, interrupted=False):
+    ``history`` holds the epochs finished before the stop (a DataFrame, as ``train``
+    returns), so nothing measured is lost."""
+
+    def __init__(self, message, interrupted=False, history=None):
         super().__init__(message)
         self.interrupted = interrupted
+        self.history = history
 
 
 class GradientCheckError(MinifaError, AssertionError):

@@ -38,7 +38,7 @@ class Optimizer:
             raise InputError(f"parameters mix dtypes {sorted(d.name for d in dtypes)}: "
                              "build every layer with the same dtype")
         self.xp = xp = get_array_module(*(p.value for p in params))
-        self.lr = float(lr)
+        self.lr = check_hyper("lr", lr, low=0.0, low_open=True)
         self.weight_decay = weight_decay if callable(weight_decay) else float(weight_decay)
         check_decay(self.lr, self.weight_decay)
         self.t = 0
@@ -135,6 +135,22 @@ class WarmupDecay:
         return f"WarmupDecay(start={self.start!r}, steps={self.steps}, then={self.then!r})"
 
 
+def check_hyper(name, value, low=0.0, high=math.inf, low_open=False, high_open=True):
+    """``value`` as a Python float, or InputError unless it is finite and in range
+    (``low`` and ``high`` excluded where ``*_open``)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {value!r}") from None
+    low_ok = x > low if low_open else x >= low
+    high_ok = x < high if high_open else x <= high
+    if not (math.isfinite(x) and low_ok and high_ok):
+        lo = f"{'>' if low_open else '>='} {low:g}"
+        hi = "" if high == math.inf else f" and {'<' if high_open else '<='} {high:g}"
+        raise InputError(f"{name} must be a finite number {lo}{hi}, got {value!r}")
+    return x
+
+
 def check_decay(lr, weight_decay):
     """0 <= lr * lambda < 1, or the decay factor (1 - lr * lambda) flips or zeroes W."""
     if callable(weight_decay):
@@ -148,7 +164,8 @@ def check_decay(lr, weight_decay):
     if lr * lam >= 1.0:
         raise InputError(f"weight decay {weight_decay!r} with learning rate {lr:g} gives the "
                          f"factor 1 - lr * lambda = {1.0 - lr * lam:g}, which flips or zeroes "
-                         "the weights: lower the decay (--weight-decay) or the learning rate")
+                         "the weights: lower the decay (weight_decay, --weight-decay) or the "
+                         "learning rate (lr, --lr)")
 
 class SGD(Optimizer):
     """Stochastic gradient descent, with momentum mu if asked:
@@ -161,7 +178,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
-        self.momentum = float(momentum)
+        self.momentum = check_hyper("momentum", momentum, high=1.0)
         self.u = self.xp.zeros_like(self.w)
         self.state_names = ("u",)
 
@@ -198,9 +215,12 @@ class Adam(Optimizer):
     def __init__(self, params, lr=3e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  flush_every=100, fast=True):
         super().__init__(params, lr, weight_decay)
-        self.b1, self.b2 = float(betas[0]), float(betas[1])
-        self.eps = float(eps)
-        self.flush_every = int(flush_every)
+        if len(tuple(betas)) != 2:
+            raise InputError(f"betas must be a pair (b1, b2), got {betas!r}")
+        self.b1 = check_hyper("betas[0]", betas[0], high=1.0)
+        self.b2 = check_hyper("betas[1]", betas[1], high=1.0)
+        self.eps = check_hyper("eps", eps, low_open=True)
+        self.flush_every = int(check_hyper("flush_every", flush_every))
         self.fast = bool(fast)
         self.state_names = ("mu", "nu") if self.fast else ("m", "v")
         for name in self.state_names:

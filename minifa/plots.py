@@ -27,12 +27,20 @@ def _pyplot():
 
 
 def _save(fig, path):
+    path = os.fspath(path)
     try:
         with atomic_write(path) as f:
-            fig.savefig(f, format=os.path.splitext(path)[1][1:] or "png", dpi=120,
+            fig.savefig(f, format=os.path.splitext(path)[1][1:].lower() or "png", dpi=120,
                         bbox_inches="tight")
     finally:
         _pyplot().close(fig)
+
+
+def _whole_epochs(ax):
+    """Ticks on whole epochs only: epoch 1.5 is not a thing the table shows."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _layers(history, metric):
@@ -63,8 +71,9 @@ def learning_curves(history, path, title=None):
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
+        _whole_epochs(ax)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.02)
     _save(fig, path)
 
 
@@ -86,11 +95,12 @@ def alignment(history, path, title=None, records=None, steps_per_epoch=None):
         ax.axhline(90, color="grey", lw=0.8, ls=":")
         ax.set(xlabel="epoch", title=label, ylim=(0, 100))
         ax.grid(alpha=0.3)
+        _whole_epochs(ax)
         if ax.lines[1:]:
             ax.legend()
     axes[0].set_ylabel("angle (degrees)")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.02)
     _save(fig, path)
 
 
@@ -105,7 +115,9 @@ def compare(histories, path, title=None):
         seconds[rule] = h["seconds"].median()
     ax_acc.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy")
     ax_acc.grid(alpha=0.3)
-    ax_acc.legend(ncol=3, fontsize=8)
+    _whole_epochs(ax_acc)
+    n = len(seconds)  # below the axes, where no curve runs
+    ax_acc.legend(ncol=min(n, 5), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     base = seconds.get("bp", 1.0)
     rules = list(seconds)
     ax_time.bar(rules, [seconds[r] / base for r in rules], color="tab:grey")
@@ -113,5 +125,5 @@ def compare(histories, path, title=None):
     ax_time.set(title="seconds per epoch / BP's" if "bp" in seconds else "seconds per epoch")
     ax_time.tick_params(axis="x", rotation=45)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.02)
     _save(fig, path)

@@ -13,6 +13,7 @@ import threading
 import time
 from contextlib import contextmanager
 
+import numpy
 import pandas
 
 from . import checkpoint as ckpt
@@ -75,7 +76,10 @@ def _ctrl_c_flag():
 
 
 class _FiniteGuard:
-    """Remembers the first step whose loss was not finite, on the device."""
+    """Remembers the first step whose loss was not finite, on the device; each check
+    also reads the weights, the optimizer's running state and the losses read."""
+
+    STATE = ("mu", "nu", "u")  # the optimizers' running averages (Adam's, SGD's momentum)
 
     def __init__(self, xp):
         self.xp = xp
@@ -85,15 +89,34 @@ class _FiniteGuard:
         xp = self.xp
         self.first_bad = xp.minimum(self.first_bad, xp.where(xp.isfinite(value), math.inf, step))
 
-    def check(self, optimizer, epoch, checkpoint):
+    def check(self, optimizer, epoch, checkpoint, losses=()):
+        """Raise TrainingStopped if anything read so far is NaN or infinite.
+
+        ``losses`` are ``(name, value)`` pairs of Python floats already read."""
+        xp = self.xp
+        state = [getattr(optimizer, n) for n in self.STATE if hasattr(optimizer, n)]
         bad = float(self.first_bad)  # sync point
-        if bad == math.inf and bool(self.xp.isfinite(optimizer.w).all()):
-            return
-        where = f"step {int(bad)}" if bad != math.inf else "a step before this check"
+        if bad != math.inf:
+            what = f"the training loss became NaN or infinite at step {int(bad)}"
+        elif not bool(xp.isfinite(optimizer.w).all()):
+            what = "a weight became NaN or infinite"
+        elif not all(bool(xp.isfinite(a).all()) for a in state):
+            what = f"{type(optimizer).__name__}'s running averages overflowed"
+        else:
+            found = [f"the {name} is {value}" for name, value in losses
+                     if not math.isfinite(value)]
+            if not found:
+                return
+            what = " and ".join(found)
         kept = f"; the last good checkpoint {checkpoint} is kept" if checkpoint else ""
-        raise TrainingStopped(
-            f"training diverged in epoch {epoch} at {where} (the loss or a weight became NaN "
-            f"or infinite): lower the learning rate (now {optimizer.lr:g}){kept}")
+        raise TrainingStopped(f"training diverged in epoch {epoch}: {what}; lower the learning "
+                              f"rate lr (--lr), now {optimizer.lr:g}{kept}")
+
+
+def _history(rows):
+    """The history DataFrame of ``rows`` (resumed runs may add columns)."""
+    extra = [c for row in rows for c in row if c not in COLUMNS]
+    return pandas.DataFrame(rows, columns=COLUMNS + list(dict.fromkeys(extra)))
 
 
 def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_epoch=None,
@@ -110,12 +133,16 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
     ``resume=True`` training continues from it, bit for bit as if never
     stopped. Ctrl-C saves it after the current step (to ``minifa-interrupted.npz``
     in the working folder when no ``checkpoint`` is named) and raises
-    ``TrainingStopped``; a non-finite loss or weight raises it without saving.
+    ``TrainingStopped``; a non-finite loss (train or test), weight or optimizer
+    state raises it without saving. Either way the exception's ``history`` holds
+    the epochs finished so far. ``resume=True`` without a file at ``checkpoint``
+    starts afresh.
 
     The DataFrame has one row per epoch: ``loss_train`` and ``acc_train`` are
     means over that epoch's minibatches (taken before each update), the test
     columns are measured after the epoch, and ``seconds`` is the wall time of
-    the epoch's training steps alone (diagnostics and checkpoint saves excluded).
+    the epoch's training steps alone (diagnostics and checkpoint saves excluded;
+    a resumed epoch adds the time spent before the interruption).
     """
     loss = loss or SoftmaxCrossEntropy()
     epochs = int(epochs)
@@ -129,84 +156,107 @@ def train(model, optimizer, train_loader, epochs=10, loss=None, test=None, on_ep
         ckpt.check_savable(model)
     backend = train_loader.backend
     n_batches = len(train_loader)
-    rows, first_epoch, first_step, sums = [], 1, 0, None
+    rows, first_epoch, first_step, sums, carried = [], 1, 0, None, 0.0
     if resume and checkpoint and os.path.exists(checkpoint):
         meta = ckpt.load(checkpoint, model, optimizer, train_loader)
         rows, first_epoch, first_step = meta["history"], meta["epoch"], meta["step"]
-        sums = meta.get("sums")
+        sums, carried = meta.get("sums"), meta.get("seconds", 0.0)
         if first_step == n_batches:
             first_epoch, first_step = first_epoch + 1, 0
+        if diagnostics is not None and not diagnostics.records:
+            diagnostics.records = list(meta.get("diagnostics") or [])
     guard = _FiniteGuard(get_array_module(optimizer.w))
 
     saving = {"seconds": 0.0}
 
-    def save(epoch, step, sums=None):
-        if checkpoint:
+    def save(epoch, step, sums=None, seconds=0.0, path=checkpoint):
+        if path:
             start = time.perf_counter()
-            ckpt.save(checkpoint, model, optimizer, train_loader, epoch, step, rows, sums)
+            records = diagnostics.records if diagnostics is not None else None
+            ckpt.save(path, model, optimizer, train_loader, epoch, step, rows, sums,
+                      seconds=seconds, records=records)
             saving["seconds"] += time.perf_counter() - start
 
-    def stopped(epoch, step, sums=None):
+    def stopped(epoch, step, sums=None, seconds=0.0):
         """Save (to INTERRUPTED if no checkpoint was named) and say how to go on."""
         if not checkpoint:
-            ckpt.save(INTERRUPTED, model, optimizer, train_loader, epoch, step, rows, sums)
-        how = "rerun with --resume to continue" if checkpoint else \
-            f"rerun with --checkpoint {INTERRUPTED} --resume to continue"
+            save(epoch, step, sums, seconds, path=INTERRUPTED)
+        how = "rerun with --resume (resume=True) to continue" if checkpoint else \
+            f"rerun with --checkpoint {INTERRUPTED} --resume (checkpoint={INTERRUPTED!r}, " \
+            "resume=True) to continue"
         return TrainingStopped(f"interrupted in epoch {epoch} after step {step}; checkpoint "
                                f"saved to {checkpoint or INTERRUPTED}: {how}", interrupted=True)
 
+    def diagnostics_seconds():
+        return diagnostics.seconds if diagnostics is not None else 0.0
+
+    clock = {}
+
+    def elapsed():
+        """Seconds of this epoch's training steps: diagnostics and saves left out."""
+        backend.synchronize()
+        return clock["before"] + time.perf_counter() - clock["start"] \
+            - (diagnostics_seconds() + saving["seconds"] - clock["spent"])
+
     if diagnostics is not None and first_epoch == 1 and first_step == 0:
         diagnostics.record(model, 1, 0)  # the starting point: random feedback, ~90 degrees
-    with _ctrl_c_flag() as ctrl_c:
-        for epoch in range(first_epoch, epochs + 1):
-            start_step = first_step if epoch == first_epoch else 0
-            total_loss, correct = sums if start_step else (0, 0)
-            backend.synchronize()
-            start = time.perf_counter()
-            spent = (diagnostics.seconds if diagnostics is not None else 0.0) + saving["seconds"]
-            batches = train_loader.batches(start_step)
-            for step, (x, y) in enumerate(batches, start=start_step + 1):
-                value, hits = train_step(model, loss, optimizer, x, y)
-                total_loss = total_loss + value
-                correct = correct + hits
-                guard.update(value, step)
-                if diagnostics is not None and diagnostics.every and step % diagnostics.every == 0:
-                    diagnostics.record(model, epoch, step)  # sync point, asked for
-                if step == n_batches:  # the epoch's end saves below, Ctrl-C or not
-                    break
-                if ctrl_c["stop"] or (checkpoint_every and step % checkpoint_every == 0):
-                    guard.check(optimizer, epoch, checkpoint)  # sync point
-                    save(epoch, step, (total_loss, correct))
+    # Overflow and NaN are the guard's to report, as one error: NumPy's RuntimeWarnings
+    # would only repeat it, in the middle of the epoch table.
+    with _ctrl_c_flag() as ctrl_c, numpy.errstate(over="ignore", invalid="ignore"):
+        try:
+            for epoch in range(first_epoch, epochs + 1):
+                start_step = first_step if epoch == first_epoch else 0
+                total_loss, correct = sums if start_step else (0, 0)
+                backend.synchronize()
+                clock.update(before=carried if start_step else 0.0,  # the interrupted part's
+                             start=time.perf_counter(),
+                             spent=diagnostics_seconds() + saving["seconds"])
+                batches = train_loader.batches(start_step)
+                for step, (x, y) in enumerate(batches, start=start_step + 1):
+                    value, hits = train_step(model, loss, optimizer, x, y)
+                    total_loss = total_loss + value
+                    correct = correct + hits
+                    guard.update(value, step)
+                    if diagnostics is not None and diagnostics.every and \
+                            step % diagnostics.every == 0:
+                        diagnostics.record(model, epoch, step)  # sync point, asked for
+                    if step == n_batches:  # the epoch's end saves below, Ctrl-C or not
+                        break
+                    if ctrl_c["stop"] or (checkpoint_every and step % checkpoint_every == 0):
+                        guard.check(optimizer, epoch, checkpoint)  # sync point
+                        seconds = elapsed()
+                        save(epoch, step, (total_loss, correct), seconds)
+                        if ctrl_c["stop"]:
+                            raise stopped(epoch, step, (total_loss, correct), seconds)
+                seconds = elapsed()
+                n_seen = n_batches * train_loader.batch_size if train_loader.drop_last else \
+                    train_loader.x.shape[0]
+                row = {
+                    "epoch": epoch,
+                    "loss_train": float(total_loss) / n_batches,  # sync point
+                    "acc_train": float(correct) / n_seen,
+                    "loss_test": float("nan"),
+                    "acc_test": float("nan"),
+                    "seconds": seconds,
+                }
+                if test is not None:
+                    result = _evaluate(model, test[0], test[1], loss, 1000)
+                    row["loss_test"], row["acc_test"] = result["loss"], result["acc"]
+                read = [("training loss", row["loss_train"])]
+                guard.check(optimizer, epoch, checkpoint,
+                            read + ([("test loss", row["loss_test"])] if test is not None else []))
+                if diagnostics is not None:
+                    recorded = diagnostics.every and n_batches % diagnostics.every == 0
+                    row.update(diagnostics.columns(
+                        diagnostics.latest if recorded else diagnostics.record(model, epoch,
+                                                                               n_batches)))
+                rows.append(row)
+                save(epoch, n_batches)
+                if on_epoch is not None:
+                    on_epoch(row)
                 if ctrl_c["stop"]:
-                    raise stopped(epoch, step, (total_loss, correct))
-            backend.synchronize()
-            seconds = time.perf_counter() - start  # training steps alone:
-            seconds -= (diagnostics.seconds if diagnostics is not None else 0.0) \
-                + saving["seconds"] - spent  # diagnostics and mid-epoch saves left out
-            guard.check(optimizer, epoch, checkpoint)  # sync point
-            n_seen = n_batches * train_loader.batch_size if train_loader.drop_last else \
-                train_loader.x.shape[0]
-            row = {
-                "epoch": epoch,
-                "loss_train": float(total_loss) / n_batches,  # sync point
-                "acc_train": float(correct) / n_seen,
-                "loss_test": float("nan"),
-                "acc_test": float("nan"),
-                "seconds": seconds,
-            }
-            if test is not None:
-                result = _evaluate(model, test[0], test[1], loss, 1000)
-                row["loss_test"], row["acc_test"] = result["loss"], result["acc"]
-            if diagnostics is not None:
-                recorded = diagnostics.every and n_batches % diagnostics.every == 0
-                row.update(diagnostics.columns(
-                    diagnostics.latest if recorded else diagnostics.record(model, epoch,
-                                                                           n_batches)))
-            rows.append(row)
-            save(epoch, n_batches)
-            if on_epoch is not None:
-                on_epoch(row)
-            if ctrl_c["stop"]:
-                raise stopped(epoch, n_batches)
-    extra = [c for row in rows for c in row if c not in COLUMNS]  # resumed runs may add some
-    return pandas.DataFrame(rows, columns=COLUMNS + list(dict.fromkeys(extra)))
+                    raise stopped(epoch, n_batches)
+        except TrainingStopped as exc:
+            exc.history = _history(rows)  # the finished epochs, for the caller to keep
+            raise
+    return _history(rows)

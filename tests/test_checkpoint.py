@@ -27,12 +27,12 @@ def data(n=600, width=20, k=4):
 DECAY = {"kp": minifa.WarmupDecay(start=2.0, steps=60, then=0.5)}
 
 
-def setup(rule="fa", backend=None, seed=0, sizes=(20, 16, 8, 4)):
+def setup(rule="fa", backend=None, seed=0, sizes=(20, 16, 8, 4), loader_seed=None):
     x, y = data()
     model = minifa.mlp(list(sizes), rule=rule, seed=seed, backend=backend)
     opt = minifa.Adam(model.parameters(), weight_decay=DECAY.get(rule, 0.0))
-    loader = minifa.DataLoader(x, y, batch_size=16, seed=minifa.streams(seed).shuffle,
-                               backend=backend)
+    shuffle = minifa.streams(seed if loader_seed is None else loader_seed).shuffle
+    loader = minifa.DataLoader(x, y, batch_size=16, seed=shuffle, backend=backend)
     test = (loader.backend.asarray(x[:100]), loader.backend.asarray(y[:100]))
     return model, opt, loader, test
 
@@ -144,7 +144,7 @@ def test_checkpoint_moves_between_backends(tmp_path, strict):
     for a, b in zip(on_device, weights(model2)):
         numpy.testing.assert_array_equal(a, b)
     ckpt.save(path, model2, opt2, loader2, 1, len(loader2), [])
-    model3, opt3, loader3, _ = setup(backend=strict, seed=5)
+    model3, opt3, loader3, _ = setup(backend=strict, seed=5, loader_seed=0)  # weights differ
     ckpt.load(path, model3, opt3, loader3)
     for a, b in zip(on_device, weights(model3, strict)):
         numpy.testing.assert_array_equal(a, b)
@@ -160,7 +160,7 @@ def saved(tmp_path, rule="fa"):
 
 @pytest.mark.parametrize("other, match", [
     (dict(rule="kp"), "rule 'fa'.*uses 'kp'"),
-    (dict(sizes=(20, 12, 8, 4)), "different architecture: layer 0"),
+    (dict(sizes=(20, 12, 8, 4)), r"different architecture: model.layers\[0\]"),
 ])
 def test_mismatched_model_is_named(tmp_path, other, match):
     path = saved(tmp_path)
@@ -213,8 +213,9 @@ def test_divergence_stops_with_epoch_step_and_cause_and_keeps_last_good(tmp_path
     minifa.train(model, opt, loader, epochs=1, checkpoint=path)
     good = open(path, "rb").read()
     opt.lr = 1e30  # a learning rate no network survives, from here on
-    with pytest.raises(minifa.TrainingStopped, match=r"diverged in epoch 1 at step \d+ .*"
-                                                     r"lower the learning rate \(now 1e\+30\)"):
+    with pytest.raises(minifa.TrainingStopped, match=r"diverged in epoch 1: the training loss "
+                       r"became NaN or infinite at step \d+; lower the learning rate lr \(--lr\), "
+                       r"now 1e\+30"):
         minifa.train(model, opt, loader, epochs=3, checkpoint=path)
     assert open(path, "rb").read() == good
 
@@ -298,3 +299,70 @@ def test_optimizer_state_of_another_size_is_refused_before_anything_changes(tmp_
         ckpt.load(path, model, opt, loader)
     for a, b in zip(before, weights(model)):
         numpy.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("change, match, flag", [
+    (dict(loader_seed=5), r"loader seed=0, this run has 5: resume with the same seed", "--seed"),
+    (dict(lr=1e-3), r"optimizer lr=0.0003, this run has 0.001: resume with the same learning "
+                    r"rate \(lr, --lr\)", "--lr"),
+    (dict(labels=True), r"trained on other labels", "--data"),
+])
+def test_each_mismatch_names_only_its_own_setting(tmp_path, change, match, flag):
+    path = saved(tmp_path)
+    model, opt, loader, _ = setup(loader_seed=change.get("loader_seed"))
+    if "lr" in change:
+        opt.lr = change["lr"]
+    if "labels" in change:
+        loader.y = loader.y[::-1].copy()  # the same samples in another order
+    with pytest.raises(minifa.DataError, match=match) as info:
+        ckpt.load(path, model, opt, loader)
+    flags = {f for f in ("--seed", "--lr", "--batch-size", "--weight-decay", "--data")
+             if f in str(info.value)}
+    assert flags <= {flag} and "\n" not in str(info.value)
+
+
+def test_check_reads_and_compares_without_changing_anything(tmp_path):
+    path = saved(tmp_path)
+    model, opt, loader, _ = setup()
+    before = weights(model)
+    meta = ckpt.check(path, model, opt, loader)
+    assert meta["epoch"] == 1 and meta["settings"]["loader"]["seed"] == 0
+    for a, b in zip(before, weights(model)):
+        numpy.testing.assert_array_equal(a, b)
+
+
+def test_resumed_epoch_counts_the_seconds_before_the_interruption(tmp_path, monkeypatch):
+    path = str(tmp_path / "run.npz")
+    real_step, steps = training.train_step, {"n": 0}
+
+    def slow_step_then_ctrl_c(*args):
+        steps["n"] += 1
+        time.sleep(0.01)
+        if steps["n"] == 50:  # epoch 2, step 13 of 37
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args)
+
+    monkeypatch.setattr(training, "train_step", slow_step_then_ctrl_c)
+    model, opt, loader, test = setup()
+    with pytest.raises(minifa.TrainingStopped):
+        minifa.train(model, opt, loader, epochs=2, test=test, checkpoint=path)
+    before, _ = ckpt.read(path)
+    assert before["seconds"] >= 13 * 0.01
+    monkeypatch.setattr(training, "train_step", real_step)  # the rest runs fast
+    model, opt, loader, test = setup()
+    resumed = minifa.train(model, opt, loader, epochs=2, test=test, checkpoint=path,
+                           resume=True)
+    assert resumed["seconds"].iloc[1] >= before["seconds"]
+
+
+def test_diagnostics_records_survive_a_resume(tmp_path):
+    path = str(tmp_path / "run.npz")
+    model, opt, loader, test = setup()
+    minifa.train(model, opt, loader, epochs=1, test=test, checkpoint=path,
+                 diagnostics=minifa.Diagnostics(*test))
+    model, opt, loader, test = setup()
+    diagnostics = minifa.Diagnostics(*test)
+    minifa.train(model, opt, loader, epochs=2, test=test, checkpoint=path, resume=True,
+                 diagnostics=diagnostics)
+    frame = diagnostics.frame()
+    assert sorted(set(zip(frame["epoch"], frame["step"]))) == [(1, 0), (1, 37), (2, 37)]

@@ -153,3 +153,31 @@ def calls(f):
 
     counted.n = 0
     return counted
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: minifa.SGD(p, lr=float("nan")), r"lr must be a finite number > 0, got nan"),
+    (lambda p: minifa.SGD(p, lr=-1), r"lr must be a finite number > 0, got -1"),
+    (lambda p: minifa.SGD(p, lr=0), r"lr must be a finite number > 0, got 0"),
+    (lambda p: minifa.Adam(p, lr=float("inf")), r"lr must be a finite number > 0"),
+    (lambda p: minifa.Adam(p, lr="fast"), r"lr must be a number, got 'fast'"),
+    (lambda p: minifa.SGD(p, momentum=1.0), r"momentum must be a finite number >= 0 and < 1"),
+    (lambda p: minifa.SGD(p, momentum=-0.5), r"momentum must be a finite number >= 0"),
+    (lambda p: minifa.Adam(p, betas=(1.0, 0.999)), r"betas\[0\] must be .* < 1, got 1.0"),
+    (lambda p: minifa.Adam(p, betas=(0.9, -0.1)), r"betas\[1\] must be a finite number >= 0"),
+    (lambda p: minifa.Adam(p, betas=(0.9,)), r"betas must be a pair"),
+    (lambda p: minifa.Adam(p, eps=0), r"eps must be a finite number > 0, got 0"),
+    (lambda p: minifa.Adam(p, eps=float("nan")), r"eps must be a finite number > 0"),
+])
+def test_out_of_range_hyper_parameters_are_one_line_errors(make, match):
+    """The same refusals as the examples' flags, for the Python API."""
+    layer = Holder(numpy.ones((2, 3), dtype=numpy.float32))
+    with pytest.raises(minifa.InputError, match=match) as info:
+        make(layer.parameters())
+    assert "\n" not in str(info.value) and "--" not in str(info.value)
+
+
+def test_decay_message_names_the_argument_and_the_flag():
+    layer = Holder(numpy.ones((2, 3), dtype=numpy.float32))
+    with pytest.raises(minifa.InputError, match=r"weight_decay, --weight-decay.*lr, --lr"):
+        minifa.Adam(layer.parameters(), lr=0.1, weight_decay=20.0)

@@ -1,5 +1,7 @@
 """End to end on the embedded MNIST subset (offline), and the training API."""
 
+import warnings
+
 import numpy
 import pandas
 import pytest
@@ -69,3 +71,71 @@ def test_float64_training_runs_in_float64():
     loader = minifa.DataLoader(x, y, batch_size=16)
     minifa.train(model, minifa.Adam(model.parameters()), loader, epochs=1)
     assert all(p.value.dtype == numpy.float64 for p in model.parameters())
+
+
+def tiny(n=96, width=6, k=3, seed=0):
+    rng = numpy.random.default_rng(seed)
+    return rng.random((n, width), dtype=numpy.float32), rng.integers(0, k, n)
+
+
+def test_an_infinite_test_loss_stops_training_with_the_finished_epochs():
+    """The guard reads every loss it prints: here the training loss stays finite and
+    only the test inputs, huge but finite, overflow the logits."""
+    x, y = tiny()
+    model = minifa.mlp([6, 5, 3], rule="fa", seed=0)
+    loader = minifa.DataLoader(x, y, batch_size=16)
+    huge = (x * numpy.float32(3e38)).astype(numpy.float32)
+    with pytest.raises(minifa.TrainingStopped, match=r"diverged in epoch 1: the test loss is "
+                                                     r"(nan|inf); lower the learning rate lr "
+                                                     r"\(--lr\)") as info:
+        minifa.train(model, minifa.Adam(model.parameters()), loader, epochs=3, test=(huge, y))
+    assert "\n" not in str(info.value) and len(info.value.history) == 0
+
+
+@pytest.mark.parametrize("lr, what", [(1e9, "Adam's running averages overflowed"),
+                                      (1e30, "the training loss became NaN or infinite")])
+def test_divergence_is_one_error_and_no_warnings(lr, what):
+    """lr 1e9 keeps the losses finite (about 1e30) while Adam's squared gradients overflow;
+    1e30 makes the loss itself NaN. Either way: one TrainingStopped in epoch 1 that says
+    which, and no RuntimeWarning."""
+    x, y = tiny()
+    model = minifa.mlp([6, 32, 32, 3], rule="fa", seed=0)
+    loader = minifa.DataLoader(x, y, batch_size=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(minifa.TrainingStopped, match=rf"diverged in epoch 1: {what}") as info:
+            minifa.train(model, minifa.Adam(model.parameters(), lr=lr), loader, epochs=3,
+                         test=(x, y))
+    assert str(info.value).endswith(f"lower the learning rate lr (--lr), now {lr:g}")
+
+
+def test_interrupted_training_hands_back_the_finished_epochs(monkeypatch, tmp_path):
+    import os
+    import signal
+
+    from minifa import training
+
+    x, y = tiny()
+    real_step, steps = training.train_step, {"n": 0}
+
+    def step_then_ctrl_c(*args):
+        steps["n"] += 1
+        if steps["n"] == 8:  # epoch 2 of 6 steps each
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args)
+
+    monkeypatch.setattr(training, "train_step", step_then_ctrl_c)
+    monkeypatch.chdir(tmp_path)  # where minifa-interrupted.npz goes
+    model = minifa.mlp([6, 5, 3], rule="fa", seed=0)
+    with pytest.raises(minifa.TrainingStopped, match="resume=True") as info:
+        minifa.train(model, minifa.Adam(model.parameters()),
+                     minifa.DataLoader(x, y, batch_size=16), epochs=3, test=(x, y))
+    assert info.value.interrupted and list(info.value.history["epoch"]) == [1]
+
+
+def test_api_errors_name_the_argument():
+    x, y = tiny(n=10)
+    with pytest.raises(minifa.InputError, match=r"lower batch_size \(--batch-size\) or keep "
+                                                r"the partial batch \(drop_last=False"):
+        minifa.DataLoader(x, y, batch_size=20)
+    assert len(minifa.DataLoader(x, y, batch_size=20, drop_last=False)) == 1

@@ -84,7 +84,8 @@ class DataLoader:
         if drop_last and batch_size > x.shape[0]:
             raise InputError(
                 f"batch size {batch_size} is larger than the {x.shape[0]} samples and the last "
-                "partial batch is dropped, so there would be no batch: lower --batch-size"
+                "partial batch is dropped, so there would be no batch: lower batch_size "
+                "(--batch-size) or keep the partial batch (drop_last=False, --keep-last)"
             )
         self.x, self.y = x, y
         self.scale = None if scale is None else float(scale)
