@@ -17,12 +17,13 @@ from .errors import (
     MinifaError,
     TrainingStopped,
 )
+from .evaluation import evaluate
 from .layers import *  # noqa: F403  (the names in layers.__all__)
 from .losses import MeanSquaredError, SigmoidCrossEntropy, SoftmaxCrossEntropy
 from .model import RULES, Sequential, mlp
 from .optim import SGD, Adam, WarmupDecay
 from .seeding import seed, streams
-from .training import evaluate, train, train_step
+from .training import train, train_step
 
 __version__ = "0.1.0"
 
