@@ -32,7 +32,7 @@ def run_rule(rule, ds, args, diagnostics=True):
         if diagnostics else None
     history = minifa.train(model, opt, loader, epochs=args.epochs, test=test, diagnostics=diag)
     history.insert(0, "rule", rule)
-    return history, diag, len(loader)
+    return history, diag, len(loader), cli.recipe(args, rule, opt, ds)
 
 
 def parse_args(argv=None):
@@ -50,7 +50,7 @@ def run(args):
     os.makedirs(args.out, exist_ok=True)
     angles = ["delta_angle_1", "delta_angle_2", "weight_angle_2", "weight_angle_3"]
     for rule in ("fa", "kp", "dfa"):
-        history, diag, steps = run_rule(rule, ds, args)
+        history, diag, steps, title = run_rule(rule, ds, args)
         shown = [c for c in angles if history[c].notna().any()]
         print(f"\n{rule}: test accuracy and angles (degrees) per epoch")
         print(history[["epoch", "acc_test", *shown]].round(4).to_string(index=False))
@@ -64,7 +64,6 @@ def run(args):
         print(f"diagnostics: {per_record:.4f} s per record ({n_records} records) vs "
               f"{epoch_s:.3f} s per training epoch: {100 * per_record / epoch_s:.1f}% of an "
               "epoch when recorded once per epoch")
-        title = f"{rule.upper()}, {ds.name}"
         plots.alignment(history, os.path.join(args.out, f"{rule}-alignment.png"), title,
                         records=diag.frame(), steps_per_epoch=steps)
         if rule == "fa":
@@ -74,8 +73,11 @@ def run(args):
     else:
         everything = pandas.concat([run_rule(r, ds, args, diagnostics=False)[0]
                                     for r in minifa.RULES], ignore_index=True)
+    kp = minifa.model.WEIGHT_DECAY["kp"]
     plots.compare(everything, os.path.join(args.out, "rules.png"),
-                  f"every rule on {ds.name}, seed {args.seed}")
+                  f"every rule, Adam lr {args.lr:g}, batch {args.batch_size}, "
+                  f"{everything['epoch'].max()} epochs, seed {args.seed}, {ds.name}\n"
+                  f"(KP with decay {kp!r}; the others without)")
     print(f"\nfigures written to {os.path.abspath(args.out)}")
 
 
