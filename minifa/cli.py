@@ -292,7 +292,8 @@ def train_and_report(model, optimizer, loader, test, args, extra=(), after_epoch
 def write_csv(history, path):
     with atomic_write(path, "w") as f:
         history.to_csv(f, index=False)
-    print(f"history ({len(history)} epochs) written to {path}")
+    n = len(history)
+    print(f"history ({n} epoch{'s' * (n != 1)}) written to {path}")
 
 
 def recipe(args, rule, optimizer, ds):
