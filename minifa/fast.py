@@ -19,6 +19,8 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy
+
 from .backend import backend_of
 
 # --------------------------------------------------------------------------- layers and loss
@@ -108,10 +110,12 @@ def sliced(passes, arrays, *args):
     share of the slices per core (NumPy's elementwise loops release the GIL)."""
     slices = [slice(i, i + CHUNK) for i in range(0, arrays[0].size, CHUNK)]
     n = workers()
+    errors = numpy.geterr()  # floating-point error handling is per thread: carry the caller's
 
     def run(share):
-        for sl in share:
-            passes(*(a[sl] for a in arrays), *args)
+        with numpy.errstate(**errors):
+            for sl in share:
+                passes(*(a[sl] for a in arrays), *args)
 
     list(_pool().map(run, [slices[i::n] for i in range(n)]))  # re-raises a worker's error
 

@@ -60,3 +60,16 @@ def test_relu_and_softmax_ce_backward_are_their_plain_lines_on_numpy():
     loss.forward(z, y)
     p = numpy.exp(z) / numpy.exp(z).sum(1, keepdims=True)
     numpy.testing.assert_allclose(loss.backward(), (p - numpy.eye(4)[y]) / 5, rtol=1e-12)
+
+
+def test_sliced_passes_follow_the_callers_floating_point_error_settings(monkeypatch):
+    monkeypatch.setattr(minifa.fast, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(minifa.fast, "CHUNK", 64)
+    monkeypatch.setattr(minifa.fast, "workers", lambda: 2)
+    layer = Holder(numpy.zeros(256, "float32"))
+    opt = minifa.Adam(layer.parameters(), lr=1.0)
+    layer.dW[...] = 1e30  # g * g overflows float32
+    with numpy.errstate(over="raise"), pytest.raises(FloatingPointError):
+        opt.step()  # raised in a worker thread, re-raised here
+    with numpy.errstate(over="ignore"):
+        opt.step()  # silent, as train() asks
