@@ -3,6 +3,7 @@
     python examples/binary_mnist.py                    # embedded 5,000-image subset, offline
     python examples/binary_mnist.py --data-dir DIR     # full MNIST
     python examples/binary_mnist.py --stochastic --backend cupy
+    python examples/binary_mnist.py --data fashion-mnist --data-dir DIR --sizes 784,1000,10
 
 The network of Bender.jl's binary example: every dense layer is a
 ``BinaryLinear`` (forward through sign(W), straight-through backward), the two
@@ -32,13 +33,14 @@ import minifa
 from minifa import cli
 from minifa.layers.binary import BinaryLinear, SignSTE, clamp_weights
 
-SIZES = [784, 300, 100, 10]
+HIDDEN = (300, 100)
 
 
 def parse_args(argv=None):
     p = cli.parser(__doc__)
     cli.add_common_arguments(p)
     cli.add_run_arguments(p)
+    cli.add_sizes_argument(p, hidden=HIDDEN)
     p.add_argument("--stochastic", action="store_true",
                    help="binarize weights stochastically instead of by sign")
     p.add_argument("--ste-clip", type=cli.positive(float), default=None, metavar="C",
@@ -65,13 +67,14 @@ def binary_mlp(sizes, stochastic=False, ste_clip=None, seed=0, dtype="float32", 
 
 
 def run(args):
+    sizes = cli.mlp_sizes(args)
     backend = minifa.get_backend(args.backend)
     ds = cli.load_data(args)
     weights = "stochastic" if args.stochastic else "sign"
     ste = "identity" if args.ste_clip is None else f"|z| <= {args.ste_clip:g}"
     print(f"backend: {backend.name}, binary weights: {weights}, STE: {ste}, "
           f"dtype: {args.dtype}, seed: {args.seed}")
-    model = binary_mlp(SIZES, stochastic=args.stochastic, ste_clip=args.ste_clip,
+    model = binary_mlp(sizes, stochastic=args.stochastic, ste_clip=args.ste_clip,
                        seed=args.seed, dtype=args.dtype, backend=backend)
     optimizer = minifa.Adam(model.parameters(), lr=args.lr)
     # W to [-1, 1], in place, after each epoch's test evaluation

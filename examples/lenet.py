@@ -1,11 +1,13 @@
-"""Train a LeNet-5-style conv net (LeCun et al. 1998) on MNIST by BP or FA.
+"""Train a LeNet-5-style conv net (LeCun et al. 1998) on MNIST or any image dataset by BP or FA.
 
     python examples/lenet.py --data mnist-small --epochs 2 --rule fa
     python examples/lenet.py --backend cupy --data mnist
+    python examples/lenet.py --data cifar10 --data-dir DIR --rule bp
 
-    1x28x28 -> conv 6@5x5 (pad 2) -> ReLU -> maxpool 2 -> conv 16@5x5 -> ReLU -> maxpool 2
-            -> 400 -> 120 -> ReLU -> 84 -> ReLU -> 10
+    c x h x w -> conv 6@5x5 (pad 2) -> ReLU -> maxpool 2 -> conv 16@5x5 -> ReLU -> maxpool 2
+              -> 16 x h2 x w2 -> 120 -> ReLU -> 84 -> ReLU -> classes
 
+(1x28x28 MNIST: 400 values enter the dense layers; 3x32x32 CIFAR-10: 576.)
 ``--rule fa`` makes every conv and dense layer send its error down through a
 fixed random B (FAConv2d, FALinear); ``--rule bp`` uses W (Conv2d, Linear).
 Prints where the data came from and one row per epoch as it finishes
@@ -16,28 +18,7 @@ import sys
 
 import minifa
 from minifa import cli
-from minifa.layers.conv import Conv2d, FAConv2d, Flatten, MaxPool2d, Reshape
-
-LAYERS = {"bp": (Conv2d, minifa.Linear), "fa": (FAConv2d, minifa.FALinear)}
-
-
-def lenet(rule="fa", seed=0, dtype="float32", backend=None):
-    """LeNet-5 with ReLU and max pooling; weights from the seed's ``weights``
-    stream, feedback filters and matrices from its ``feedback`` stream."""
-    conv, dense = LAYERS[rule]
-    rngs = minifa.streams(seed)
-    kw = dict(rng=rngs.weights, dtype=dtype, backend=minifa.get_backend(backend))
-    if rule == "fa":
-        kw["feedback_rng"] = rngs.feedback
-    return minifa.Sequential(
-        Reshape((1, 28, 28)),  # (n, 784) rows -> (n, 1, 28, 28) images
-        conv(1, 6, 5, padding=2, **kw), minifa.ReLU(), MaxPool2d(2),  # -> (n, 6, 14, 14)
-        conv(6, 16, 5, **kw), minifa.ReLU(), MaxPool2d(2),  # -> (n, 16, 5, 5)
-        Flatten(),  # -> (n, 400)
-        dense(400, 120, **kw), minifa.ReLU(),
-        dense(120, 84, **kw), minifa.ReLU(),
-        dense(84, 10, **kw),
-    )
+from minifa.convnet import LAYERS, lenet
 
 
 def parse_args(argv=None):
@@ -50,10 +31,12 @@ def parse_args(argv=None):
 
 
 def run(args):
+    image_shape, n_classes = cli.data_shape(args)
     backend = minifa.get_backend(args.backend)
+    model = lenet(image_shape, n_classes, args.rule, seed=args.seed, dtype=args.dtype,
+                  backend=backend)  # built first: an image size it cannot take fails at once
     ds = cli.load_data(args)
     print(f"backend: {backend.name}, rule: {args.rule}, dtype: {args.dtype}, seed: {args.seed}")
-    model = lenet(args.rule, seed=args.seed, dtype=args.dtype, backend=backend)
     optimizer = minifa.Adam(model.parameters(), lr=args.lr)
     return cli.run_training(model, optimizer, ds, args, backend, args.rule)
 

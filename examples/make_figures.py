@@ -18,11 +18,11 @@ import minifa
 from minifa import cli, plots
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SIZES = [784, 128, 64, 10]
 
 
 def run_rule(rule, ds, args, diagnostics=True):
-    model = minifa.mlp(SIZES, rule=rule, seed=args.seed, dtype=args.dtype, backend=args.backend)
+    sizes = [ds.n_features, 128, 64, ds.n_classes]  # the reference widths, sized to the data
+    model = minifa.mlp(sizes, rule=rule, seed=args.seed, dtype=args.dtype, backend=args.backend)
     opt = minifa.Adam(model.parameters(), lr=args.lr,
                       weight_decay=minifa.model.WEIGHT_DECAY.get(rule, 0.0))
     loader, test = cli.loaders(ds, args, args.backend)

@@ -1,7 +1,8 @@
-"""Train the reference MLP (784-128-64-10, ReLU, Adam, batch 64) on MNIST.
+"""Train the reference MLP (784-128-64-10, ReLU, Adam, batch 64) on MNIST or any dataset.
 
     python examples/mnist.py                       # embedded 5,000-image subset, offline
     python examples/mnist.py --data-dir DIR --rule fa
+    python examples/mnist.py --data digits --sizes 64,32,10 --rule dfa
     python examples/mnist.py --backend cupy --data mnist
     python examples/mnist.py --rule dfa --explain --diagnostics --plot run.png
 
@@ -17,13 +18,12 @@ import sys
 import minifa
 from minifa import cli
 
-SIZES = [784, 128, 64, 10]
-
 
 def parse_args(argv=None):
     p = cli.parser(__doc__)
     cli.add_common_arguments(p)
     cli.add_run_arguments(p)
+    cli.add_sizes_argument(p)
     p.add_argument("--rule", default="fa", choices=sorted(minifa.RULES),
                    help="learning rule of every dense layer")
     p.add_argument("--activation", default="relu", choices=sorted(minifa.model.ACTIVATIONS),
@@ -44,10 +44,11 @@ def parse_args(argv=None):
 
 
 def run(args):
+    sizes = cli.mlp_sizes(args)
     backend = minifa.get_backend(args.backend)
     ds = cli.load_data(args)
     print(f"backend: {backend.name}, rule: {args.rule}, dtype: {args.dtype}, seed: {args.seed}")
-    model = minifa.mlp(SIZES, rule=args.rule, activation=args.activation, seed=args.seed,
+    model = minifa.mlp(sizes, rule=args.rule, activation=args.activation, seed=args.seed,
                        dtype=args.dtype, backend=backend)
     loss = minifa.losses.LOSSES[args.loss]()
     if args.explain:
@@ -61,7 +62,7 @@ def run(args):
     else:
         optimizer = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=decay)
     if (args.optimizer, args.loss, args.activation) != ("adam", "softmax-ce", "relu"):
-        print(f"model: {'-'.join(map(str, SIZES))} {args.activation}, loss: {args.loss}, "
+        print(f"model: {'-'.join(map(str, sizes))} {args.activation}, loss: {args.loss}, "
               f"optimizer: {args.optimizer} lr {args.lr:g}"
               + (f" momentum {args.momentum:g}" if args.momentum else ""))
     if decay:

@@ -7,7 +7,7 @@ docs/feedback-alignment.md maps each equation to its function.
 
 from . import backend, checkpoint, gradcheck, layers, losses, model, seeding
 from .backend import get_backend
-from .data import DataLoader, load_mnist
+from .data import DataLoader, Dataset, load_dataset, load_mnist
 from .diagnostics import Diagnostics, diagnose
 from .errors import (
     BackendError,
@@ -24,6 +24,7 @@ from .model import RULES, Sequential, mlp
 from .optim import SGD, Adam, WarmupDecay
 from .seeding import seed, streams
 from .training import train, train_step
+from .weights import load_weights, save_weights
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,7 @@ __all__ = [
     "BackendError",
     "DataError",
     "DataLoader",
+    "Dataset",
     "Diagnostics",
     "GradientCheckError",
     "InputError",
@@ -56,6 +58,9 @@ __all__ = [
     "model",
     "seed",
     "seeding",
+    "load_dataset",
+    "load_weights",
+    "save_weights",
     "streams",
     "train",
     "train_step",

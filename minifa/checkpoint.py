@@ -46,7 +46,7 @@ def _holds_state(value):
     return False
 
 
-def _layer_arrays(layer):
+def layer_arrays(layer):
     """``{name: array}`` of what a checkpoint keeps of ``layer``: its trained and
     feedback arrays first, then every other array attribute, except the caches
     ``forward`` rebuilds each step (``cache_names``) and the gradients."""
@@ -72,7 +72,7 @@ def check_savable(model):
 
 def architecture(model):
     """``[[layer, {array: shape}], ...]``: what a checkpoint must match."""
-    return [[repr(layer), {n: list(a.shape) for n, a in _layer_arrays(layer).items()
+    return [[repr(layer), {n: list(a.shape) for n, a in layer_arrays(layer).items()
                            if n in layer.param_names or n in layer.feedback_names}]
             for layer in model.layers]
 
@@ -150,7 +150,7 @@ def save(path, model, optimizer, loader, epoch, step, history, sums=None, second
     backend = loader.backend
     arrays = {}
     for i, layer in enumerate(model.layers):
-        for name, a in _layer_arrays(layer).items():
+        for name, a in layer_arrays(layer).items():
             arrays[f"layer{i}.{name}"] = backend.to_host(a)
     for name, a in _optimizer_arrays(optimizer).items():
         arrays[f"optimizer.{name}"] = backend.to_host(a)
@@ -217,7 +217,7 @@ def load(path, model, optimizer, loader):
                             f"optimizer trains {a.size}: it was saved for other trained "
                             "arrays (another minifa version or model); start afresh")
     for i, layer in enumerate(model.layers):
-        for name in _layer_arrays(layer):
+        for name in layer_arrays(layer):
             if f"layer{i}.{name}" not in arrays:
                 raise DataError(f"checkpoint {path} holds no array {name!r} for layer {i} "
                                 f"({type(layer).__name__}), which this model has: it was "

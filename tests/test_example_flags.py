@@ -237,7 +237,7 @@ def test_binary_net_with_diagnostics_checkpoint_and_plot(capsys, tmp_path):
 
 def test_diagnostics_work_on_the_lenet():
     lenet = example("lenet")
-    model = lenet.lenet("fa", seed=0)
+    model = lenet.lenet(rule="fa", seed=0)
     rng = numpy.random.default_rng(0)
     x, y = rng.random((8, 784), dtype=numpy.float32), rng.integers(0, 10, 8)
     columns = minifa.Diagnostics(x, y).columns(minifa.diagnose(model, x, y))

@@ -85,7 +85,7 @@ def check_numbering_and_shapes(model, n, k):
 
 @pytest.mark.parametrize("rule", ["fa", "bp"])
 def test_lenet_shows_both_conv_layers_pooling_and_flatten(rule):
-    lines = check_numbering_and_shapes(lenet.lenet(rule), 64, 10)
+    lines = check_numbering_and_shapes(lenet.lenet(rule=rule), 64, 10)
     matrix = "B" if rule == "fa" else "W"
     assert lines[0] == "e = softmax(z_5) - onehot(y);  delta_5 = e / n    (64,10)"
     assert "dW_3 = h_2.T @ delta_3    (400,120) = (64,400).T @ (64,120)" in lines
