@@ -44,6 +44,14 @@ def telling(rc, out, err, want=None):
     return f"[exit {rc}] {first}"
 
 
+def last_line(script):
+    """The last line of a script's docstring: what a complete --help must show."""
+    import ast
+
+    doc = ast.get_docstring(ast.parse(Path(script).read_text()))
+    return [line for line in doc.splitlines() if line.strip()][-1]
+
+
 def offline(script, *args):
     """``python script args`` with the MNIST mirrors pointed at a closed port (no waiting
     on a network this machine may not have)."""
@@ -103,6 +111,9 @@ def cases(tmp):
     flags_t = "tests/test_example_flags.py::"
     ckpt_t = "tests/test_checkpoint.py::"
     train_t = "tests/test_training.py::"
+    data_t = "tests/test_datasets.py::"
+    quiet = d / "quiet"  # a folder of its own, to see which files a run leaves
+    quiet.mkdir()
 
     yield ("outputs checked too late: --csv DIR",
            lambda: telling(*run([mnist, *SMALL, "--csv", "adir"], d)),
@@ -160,28 +171,29 @@ def cases(tmp):
            lambda: telling(*run([mnist, *SMALL, "--epochs", "1", "--batch-size", "3000"], d),
                            want="note:"),
            flags_t + "test_a_large_batch_says_what_it_drops_and_keep_last_keeps_it")
-    yield ("half a data folder: --data-dir with 2 of the 4 files (data branch)",
+    yield ("half a data folder: --data-dir with 2 of the 4 files",
            lambda: telling(*run(offline(mnist, "--data-dir", half, "--epochs", "1"), d)),
-           "(data branch)")
-    yield ("half a data folder: MINIFA_DATA the same, --data auto (data branch)",
+           data_t + "test_half_a_folder_names_what_is_missing")
+    yield ("half a data folder: MINIFA_DATA the same, --data auto",
            lambda: telling(*run(offline(mnist, "--epochs", "1", "--rule", "bp"), d,
-                                {**ENV, "MINIFA_DATA": str(half)}), want="data:"),
-           "(data branch)")
-    yield ("wrong diagnosis: a truncated train-images .gz (data branch)",
+                                {**ENV, "MINIFA_DATA": str(half)}), want="note:"),
+           data_t + "test_auto_note_only_when_a_folder_was_named")
+    yield ("wrong diagnosis: a truncated train-images .gz",
            lambda: telling(*run(offline(mnist, "--data-dir", trunc, "--epochs", "1"), d)),
-           "(data branch)")
-    yield ("file for a folder: --data-dir FILE.gz (data branch)",
+           data_t + "test_truncated_gzip_says_truncated")
+    yield ("file for a folder: --data-dir FILE.gz",
            lambda: telling(*run(offline(mnist, "--data-dir",
                                         trunc / "train-images-idx3-ubyte.gz", "--epochs", "1"),
                                 d)),
-           "(data branch)")
-    yield ("ignored flag: --data mnist-small --data-dir X (data branch)",
+           data_t + "test_a_file_for_a_folder")
+    yield ("ignored flag: --data mnist-small --data-dir X",
            lambda: telling(*run([mnist, *SMALL, "--data-dir", half, "--epochs", "1",
-                                 "--rule", "bp"], d), want="data:"),
-           "(data branch)")
+                                 "--rule", "bp"], d), want="error"),
+           data_t + "test_embedded_data_with_a_folder_is_refused")
     yield ("help: compare_rules.py --help shows the whole description",
            lambda: "[exit {}] last description line shown: {}; defaults shown: {}".format(
-               *(lambda rc, out, err: (rc, "to BP's) and writes every epoch" in out,
+               *(lambda rc, out, err: (rc, " ".join(last_line(EX / "compare_rules.py").split())
+                                       in " ".join(out.split()),
                                        "(default: 64)" in out))(
                    *run([EX / "compare_rules.py", "--help"], d))),
            flags_t + "test_help_shows_the_whole_description_and_the_defaults")
@@ -213,10 +225,12 @@ def cases(tmp):
                plots.compare(h, "c.png")
                print("legend overlaps the accuracy axes:", bool(seen["o"]))""", d),
            flags_t + "test_compare_legend_sits_outside_the_curves")
-    yield ("unasked files: compare_rules.py writes compare_rules.csv (data branch)",
-           lambda: telling(*run([EX / "compare_rules.py", *SMALL, "--epochs", "1", "--rules",
-                                 "bp"], d), want="written"),
-           "(data branch)")
+    yield ("unasked files: compare_rules.py writes compare_rules.csv",
+           lambda: "[exit {}] CSV files in the folder afterwards: {}".format(
+               run([EX / "compare_rules.py", *SMALL, "--epochs", "1", "--rules", "bp"],
+                   quiet)[0], sorted(p.name for p in Path(quiet).glob("*.csv")) or "none"),
+           "tests/test_compare_rules.py::"
+           "test_seeds_report_mean_and_std_and_write_csv_only_when_asked")
     for name in ("lenet", "binary_mnist"):
         yield (f"flags differ per example: {name}.py --checkpoint --diagnostics --plot",
                lambda name=name: telling(*run([EX / f"{name}.py", "--help"], d),
@@ -274,7 +288,8 @@ def readme_vs_cli(d):
 
     snippet = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
     snippet = snippet.replace("epochs=10", "epochs=2").replace(
-        "print(history)", "print(' '.join(f'{a:.4f}' for a in history['acc_test']))")
+        "print(history)", "").replace(
+        "print(model.summary())", "") + "\nprint(' '.join(f'{a:.4f}' for a in history['acc_test']))"
     got = api(snippet, d).split("] ", 1)[1]
     rc, out, err = run([EX / "mnist.py", *SMALL, "--epochs", "2", "--seed", "0"], d)
     cli = " ".join(line.split()[4] for line in out.splitlines() if line.strip()[:1].isdigit())

@@ -1,4 +1,4 @@
-"""Train one MLP under every learning rule, same seeds, and compare test accuracy and speed.
+r"""Train one MLP under every learning rule, same seeds, and compare test accuracy and speed.
 
     python examples/compare_rules.py                          # embedded subset, offline
     python examples/compare_rules.py --data digits --seeds 3  # mean ± std over seeds 0, 1, 2

@@ -36,6 +36,13 @@ def _save(fig, path):
         _pyplot().close(fig)
 
 
+def _suptitle(fig, title):
+    """The recipe above the panels: anchored at its bottom edge, so a two-line title
+    grows upwards instead of running into the panels' own titles."""
+    if title:
+        fig.suptitle(title, y=0.97, va="bottom")
+
+
 def _whole_epochs(ax):
     """Ticks on whole epochs only: epoch 1.5 is not a thing the table shows."""
     from matplotlib.ticker import MaxNLocator
@@ -72,8 +79,7 @@ def learning_curves(history, path, title=None):
         ax.grid(alpha=0.3)
         ax.legend()
         _whole_epochs(ax)
-    if title:
-        fig.suptitle(title, y=1.02)
+    _suptitle(fig, title)
     _save(fig, path)
 
 
@@ -99,8 +105,7 @@ def alignment(history, path, title=None, records=None, steps_per_epoch=None):
         if ax.lines[1:]:
             ax.legend()
     axes[0].set_ylabel("angle (degrees)")
-    if title:
-        fig.suptitle(title, y=1.02)
+    _suptitle(fig, title)
     _save(fig, path)
 
 
@@ -124,6 +129,5 @@ def compare(histories, path, title=None):
     ax_time.axhline(1.0, color="black", lw=0.8)
     ax_time.set(title="seconds per epoch / BP's" if "bp" in seconds else "seconds per epoch")
     ax_time.tick_params(axis="x", rotation=45)
-    if title:
-        fig.suptitle(title, y=1.02)
+    _suptitle(fig, title)
     _save(fig, path)

@@ -290,12 +290,13 @@ def test_compare_legend_sits_outside_the_curves(monkeypatch, tmp_path):
     assert not found["overlap"]
 
 
-def test_readme_snippet_gives_the_numbers_of_the_example(mnist, capsys):
+def test_readme_snippet_gives_the_numbers_of_the_example(mnist, capsys, tmp_path, monkeypatch):
     """README's API snippet and `examples/mnist.py --seed 0` must agree to the digit."""
     text = (ROOT / "README.md").read_text()
     snippet = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     assert "epochs=10" in snippet
     scope = {}
+    monkeypatch.chdir(tmp_path)  # the snippet saves fa.npz in the working folder
     exec(snippet.replace("epochs=10", "epochs=1").replace("print(history)", ""), scope)
     cli_history = mnist.run(mnist.parse_args(SMALL + ["--epochs", "1", "--seed", "0"]))
     core = ["epoch", "loss_train", "loss_test", "acc_train", "acc_test"]
