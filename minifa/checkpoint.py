@@ -13,8 +13,6 @@ then renamed over the old checkpoint: a process killed mid-save leaves the
 previous checkpoint intact.
 """
 
-import io
-import json
 import zipfile
 import zlib
 
@@ -22,7 +20,7 @@ import numpy
 
 from .backend import backend_of
 from .errors import DataError, InputError, MinifaError
-from .fileio import atomic_write
+from .fileio import read_npz, write_npz
 from .seeding import generators
 
 FORMAT = 1
@@ -175,23 +173,13 @@ def save(path, model, optimizer, loader, epoch, step, history, sums=None, second
         "seconds": float(seconds),
         "diagnostics": records,
     }
-    arrays["meta"] = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
-    _write_atomically(path, arrays)
-
-
-def _write_atomically(path, arrays):
-    with atomic_write(path) as f:
-        numpy.savez(f, **arrays)
+    write_npz(path, meta, arrays)
 
 
 def read(path):
     """``(meta, arrays)`` from a checkpoint file; DataError if it is not a sound one."""
     try:
-        with open(path, "rb") as f:
-            blob = f.read()
-        with numpy.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        meta, arrays = read_npz(path)
     except FileNotFoundError:
         raise DataError(f"checkpoint {path} does not exist; check the path, or train without "
                         "resuming first") from None

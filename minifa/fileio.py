@@ -1,9 +1,13 @@
 """Files written whole or not at all."""
 
 import glob
+import io
+import json
 import os
 import tempfile
 from contextlib import contextmanager
+
+import numpy
 
 
 @contextmanager
@@ -30,3 +34,23 @@ def atomic_write(path, mode="wb"):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_npz(path, meta, arrays):
+    """Host ``arrays`` and a JSON-able ``meta`` in one ``.npz`` at ``path``,
+    atomically; nothing is pickled."""
+    encoded = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
+    with atomic_write(path) as f:
+        numpy.savez(f, **arrays, meta=encoded)
+
+
+def read_npz(path):
+    """``(meta, arrays)`` from a file ``write_npz`` wrote, read whole before it is
+    parsed and without unpickling. Raises what open, numpy and json raise on a
+    missing, truncated or foreign file; callers say what it means for them."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    with numpy.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays.pop("meta").tobytes().decode())
+    return meta, arrays

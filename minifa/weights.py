@@ -7,16 +7,12 @@ no random generators, nothing pickled. Training checkpoints load too: they
 hold the same arrays under the same names.
 """
 
-import io
-import json
 import os
 import zipfile
 
-import numpy
-
 from .checkpoint import architecture, layer_arrays
 from .errors import DataError, InputError
-from .fileio import atomic_write
+from .fileio import read_npz, write_npz
 
 KIND = "minifa-weights"
 FORMAT = 1
@@ -36,9 +32,7 @@ def save_weights(model, path):
     meta = {"kind": KIND, "format": FORMAT, "minifa": __version__,
             "rule": getattr(model, "rule", None), "architecture": architecture(model),
             "dtype": model.dtype.name}
-    arrays["meta"] = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
-    with atomic_write(path) as f:
-        numpy.savez(f, **arrays)
+    write_npz(path, meta, arrays)
 
 
 def load_weights(model, path):
@@ -47,11 +41,7 @@ def load_weights(model, path):
     a model of the same rule and architecture; everything is checked before
     anything is copied. Returns ``model``."""
     try:
-        with open(path, "rb") as f:
-            blob = f.read()
-        with numpy.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        meta, arrays = read_npz(path)
         saved = meta["architecture"]
     except FileNotFoundError:
         raise DataError(f"no weights file at {path}; save one with model.save(path)") from None

@@ -2,9 +2,8 @@
 backward equations, seeded stochastic binarization, in-place clamping, and a
 sync-free training step on the strict backend."""
 
-import importlib.util
-from pathlib import Path
 
+import example_scripts
 import numpy
 import pytest
 
@@ -233,11 +232,7 @@ def test_strict_and_numpy_binary_training_agree(strict):
 
 
 def load_example():
-    path = Path(__file__).resolve().parents[1] / "examples" / "binary_mnist.py"
-    spec = importlib.util.spec_from_file_location("binary_mnist_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_scripts.load_example("binary_mnist")
 
 
 def test_example_runs_one_epoch_offline(tmp_path, capsys, monkeypatch):

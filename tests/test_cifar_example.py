@@ -1,9 +1,9 @@
 """examples/cifar10.py and examples/lenet.py on small synthetic CIFAR-10 files."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from example_scripts import load_example
 from test_datasets import batches, make_tar
 
 from minifa.data import cifar
@@ -11,12 +11,7 @@ from minifa.data import cifar
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"{name}_example",
-                                                  ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load = load_example
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
 """examples/compare_rules.py trains the rules side by side, epoch by epoch; each rule's
 numbers must be those of its own uninterrupted run."""
 
-import importlib.util
 import statistics
 from pathlib import Path
 
+import example_scripts
 import pandas
 import pytest
 
@@ -16,10 +16,7 @@ COLUMNS = ["epoch", "loss_train", "loss_test", "acc_train", "acc_test"]
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("compare_rules_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_scripts.load_example("compare_rules")
 
 
 def test_side_by_side_epochs_equal_each_rule_trained_alone(capsys):

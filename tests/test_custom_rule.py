@@ -1,9 +1,9 @@
 """The rule written from scratch in examples/custom_rule.py, tested the way
 docs/writing-a-rule.md tells a user to test theirs."""
 
-import importlib.util
 from pathlib import Path
 
+import example_scripts
 import numpy
 import pytest
 
@@ -14,10 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "custom_rule.py"
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("custom_rule_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_scripts.load_example("custom_rule")
 
 
 example = load_example()

@@ -1,13 +1,13 @@
 """examples/mnist.py as a user runs it: output, exit codes, one-line errors, no partial files."""
 
 import gzip
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from example_scripts import load_example
 
 from minifa import backend as B
 from minifa.data import mnist
@@ -18,10 +18,7 @@ SCRIPT = ROOT / "examples" / "mnist.py"
 
 @pytest.fixture(scope="module")
 def cli():
-    spec = importlib.util.spec_from_file_location("mnist_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("mnist")
 
 
 def fails_with(cli, capsys, argv, match):

@@ -3,7 +3,6 @@ resume that says what it found, the same flags in every example, help with defau
 the epochs kept when training stops, and the README's snippet giving the CLI's numbers."""
 
 import functools
-import importlib.util
 import os
 import re
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy
 import pandas
 import pytest
+from example_scripts import load_example
 
 import minifa
 from minifa import cli, plots, training
@@ -33,12 +33,7 @@ def subset_parsed_once():
         yield
 
 
-def example(name):
-    spec = importlib.util.spec_from_file_location(f"{name}_example",
-                                                  ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+example = load_example
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,10 @@
 """explain(): the backward pass of any Sequential, numbered like the diagnostics,
 with the shapes a real backward pass has."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy
 import pytest
+from example_scripts import load_example
 
 import minifa
 from minifa.diagnostics import diagnose
@@ -21,10 +20,7 @@ from minifa.layers import (
     StochasticSignSTE,
 )
 
-SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "lenet.py"
-spec = importlib.util.spec_from_file_location("lenet_example", SCRIPT)
-lenet = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lenet)
+lenet = load_example("lenet")
 
 
 class Identity(Layer):
