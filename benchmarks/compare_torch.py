@@ -11,8 +11,8 @@ dropped). Contestants:
                   (numpy_loop.py): the yardstick for minifa's own overhead
   minifa-cupy     the same on CuPy, when a GPU and CuPy are there (else skipped)
   torch-default   PyTorch, FA as a custom ``autograd.Function`` (backward sends
-                  ``grad_out @ B`` down), ``torch.optim.Adam`` with defaults, a
-                  standard loop over a float32 tensor of the data
+                  ``delta @ B`` down; torch_fa.py), ``torch.optim.Adam`` with
+                  defaults, a standard loop over a float32 tensor of the data
   torch-tuned     the same model and loop with the settings that make PyTorch
                   fastest here (printed with the results)
 
@@ -170,7 +170,8 @@ _TORCH = {}
 
 
 def torch_parts():
-    """PyTorch and the FA model built on it, or None when PyTorch is not installed.
+    """PyTorch and the FA model built on it (torch_fa.py), or None when PyTorch is
+    not installed.
 
     Imported on first use, so a minifa-only process never loads it.
     """
@@ -179,56 +180,12 @@ def torch_parts():
     try:
         import torch
         import torch.nn.functional as F
+        import torch_fa
     except ImportError:
         _TORCH["parts"] = None
         return None
-
-    class FALinearFunction(torch.autograd.Function):
-        """z = x @ W + b; backward: dW = x.T @ g, db = sum_n g, and g @ B sent down."""
-
-        @staticmethod
-        def forward(ctx, x, W, b, B):
-            ctx.save_for_backward(x, B)
-            return torch.addmm(b, x, W)  # (n, in) @ (in, out) + (out,)
-
-        @staticmethod
-        def backward(ctx, g):
-            x, B = ctx.saved_tensors
-            gx = g @ B if ctx.needs_input_grad[0] else None  # FA: B (out, in), not W.T
-            gW = x.t() @ g if ctx.needs_input_grad[1] else None
-            gb = g.sum(0) if ctx.needs_input_grad[2] else None
-            return gx, gW, gb, None
-
-    class Dense(torch.nn.Module):
-        """W (in, out) as minifa stores it; ``rule="bp"`` is plain autograd (a control)."""
-
-        def __init__(self, W, b, B, rule="fa"):
-            super().__init__()
-            self.W = torch.nn.Parameter(torch.from_numpy(numpy.array(W)))
-            self.b = torch.nn.Parameter(torch.from_numpy(numpy.array(b)))
-            self.register_buffer("B", torch.from_numpy(numpy.array(B)))
-            self.rule = rule
-
-        def forward(self, x):
-            if self.rule == "bp":
-                return torch.addmm(self.b, x, self.W)
-            return FALinearFunction.apply(x, self.W, self.b, self.B)
-
-    class MLP(torch.nn.Module):
-        def __init__(self, arrays, rule="fa"):
-            super().__init__()
-            self.dense = torch.nn.ModuleList(Dense(W, b, B, rule) for W, b, B in arrays)
-
-        def forward(self, x):
-            last = len(self.dense) - 1
-            for i, layer in enumerate(self.dense):
-                x = layer(x)
-                if i < last:
-                    x = torch.relu(x)
-            return x
-
     _TORCH["parts"] = types.SimpleNamespace(
-        torch=torch, F=F, MLP=MLP, default_threads=torch.get_num_threads())
+        torch=torch, F=F, MLP=torch_fa.MLP, default_threads=torch.get_num_threads())
     return _TORCH["parts"]
 
 
