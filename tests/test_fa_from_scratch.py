@@ -9,7 +9,6 @@ amplifies those last bits: on full MNIST, seed 0, epoch 1's test accuracy is 0.8
 minifa.Adam(fast=False) and 0.8850 under the default, so only the folded form matches.
 """
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy
 import pytest
+from example_scripts import load_example
 
 import minifa
 
@@ -24,14 +24,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "fa_from_scratch.py"
 COLUMNS = ["epoch", "loss_train", "loss_test", "acc_train", "acc_test"]
 
 
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-scratch = load(SCRIPT, "fa_from_scratch_example")
+scratch = load_example("fa_from_scratch")
 SEED = 1  # not the default: the seed must reach every draw and the subset's split
 
 
@@ -41,7 +34,7 @@ def rows():
 
 
 def test_two_epochs_give_examples_mnist_numbers_to_the_bit(rows, capsys):
-    mnist = load(SCRIPT.parent / "mnist.py", "mnist_example_for_scratch")
+    mnist = load_example("mnist")
     history = mnist.run(mnist.parse_args(["--data", "mnist-small", "--epochs", "2",
                                           "--seed", str(SEED), "--rule", "fa"]))
     capsys.readouterr()
