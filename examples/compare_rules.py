@@ -78,7 +78,8 @@ def train_side_by_side(rules, ds, backend, args):
     for epoch in range(1, args.epochs + 1):
         turn = (epoch - 1) % len(rules)
         for rule in rules[turn:] + rules[:turn]:
-            row = minifa.train(*runs[rule][:3], epochs=1, test=runs[rule][3]).iloc[0].copy()
+            row = minifa.train(*runs[rule][:3], epochs=1, test=runs[rule][3],
+                               threads=args.threads).iloc[0].copy()
             row["epoch"] = epoch  # train() counts from 1 on every call
             rows[rule].append(row)
         print(f"{prefix}epoch {epoch}/{args.epochs}: " + ", ".join(

@@ -90,7 +90,7 @@ def run_one(model, ds, args, backend):
     loader, test = cli.loaders(ds, args, backend)
     diagnostics = minifa.Diagnostics(test[0][:1000], test[1][:1000])
     history = minifa.train(model, optimizer, loader, epochs=args.epochs, test=test,
-                           diagnostics=diagnostics)
+                           diagnostics=diagnostics, threads=args.threads)
     return history.iloc[-1]
 
 

@@ -30,7 +30,8 @@ def run_rule(rule, ds, args, diagnostics=True):
     every = max(1, len(loader) // 10)
     diag = minifa.Diagnostics(test[0][:1000], test[1][:1000], every=every) \
         if diagnostics else None
-    history = minifa.train(model, opt, loader, epochs=args.epochs, test=test, diagnostics=diag)
+    history = minifa.train(model, opt, loader, epochs=args.epochs, test=test, diagnostics=diag,
+                           threads=args.threads)
     history.insert(0, "rule", rule)
     return history, diag, len(loader), cli.recipe(args, rule, opt, ds)
 

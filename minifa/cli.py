@@ -13,6 +13,7 @@ from .diagnostics import Diagnostics, angle_columns
 from .errors import InputError, MinifaError, TrainingStopped
 from .fileio import atomic_write
 from .seeding import streams
+from .threads import setting
 from .training import train
 
 COLUMNS = [("epoch", 5, "d"), ("loss_train", 10, ".4f"), ("loss_test", 10, ".4f"),
@@ -61,8 +62,17 @@ def non_negative(text):
     return value
 
 
+def threads(text):
+    """An argparse type: a positive number of BLAS threads, or auto."""
+    try:
+        return setting(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("threads must", "must")) from None
+
+
 def add_common_arguments(p, epochs=10):
-    """--backend --epochs --batch-size --keep-last --lr --seed --dtype --data --data-dir --csv."""
+    """--backend --epochs --batch-size --keep-last --lr --seed --dtype --data --data-dir --csv
+    --threads."""
     p.add_argument("--backend", default=None,
                    help="numpy or cupy (default: $MINIFA_BACKEND, else numpy)")
     p.add_argument("--epochs", type=positive(int), default=epochs, help="passes over the data")
@@ -82,6 +92,11 @@ def add_common_arguments(p, epochs=10):
                    help="folder holding the dataset's files, where missing ones are downloaded "
                         "(default: ~/.cache/minifa/NAME; for MNIST $MINIFA_DATA first)")
     p.add_argument("--csv", default=None, metavar="PATH", help="also write the history here")
+    p.add_argument("--threads", type=threads, default=None, metavar="N",
+                   help="BLAS threads per training step: a number, or auto to use the cores "
+                        "other processes leave free (default: $MINIFA_THREADS, else auto); the "
+                        "same seed and thread setting give the same run, another count can "
+                        "change the last digits")
 
 
 def add_run_arguments(p):
@@ -331,7 +346,8 @@ def train_and_report(model, optimizer, loader, test, args, extra=(), after_epoch
 
     try:
         history = train(model, optimizer, loader, epochs=args.epochs, test=test,
-                        on_epoch=on_epoch, **train_kwargs)
+                        on_epoch=on_epoch, threads=getattr(args, "threads", None),
+                        **train_kwargs)
     except TrainingStopped as exc:
         if exc.history is not None and len(exc.history):
             write(exc.history)  # the finished epochs are kept

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
+from . import threads
 from .backend import backend_of
 
 # --------------------------------------------------------------------------- layers and loss
@@ -60,7 +61,7 @@ def adam_step(opt):
     temporary costs page faults that double the step). On a GPU the ten passes
     are one fused kernel; on NumPy, a model of at least ``PARALLEL_MIN``
     parameters runs them slice by slice (``CHUNK`` elements, small enough that
-    all ten stay in cache), the slices shared among the cores: for a
+    all ten stay in cache), the slices shared among the step's threads: for a
     784-2048-1024-10 net on 2 cores that took Adam's share of a step from 19
     to 16 ms. Each element sees the same operations either way, so the slices
     give the folded result to the bit.
@@ -107,7 +108,7 @@ if hasattr(os, "register_at_fork"):
 
 def sliced(passes, arrays, *args):
     """``passes(*arrays, *args)`` on consecutive slices of CHUNK elements, one
-    share of the slices per core (NumPy's elementwise loops release the GIL)."""
+    share of the slices per worker (NumPy's elementwise loops release the GIL)."""
     slices = [slice(i, i + CHUNK) for i in range(0, arrays[0].size, CHUNK)]
     n = workers()
     errors = numpy.geterr()  # floating-point error handling is per thread: carry the caller's
@@ -121,14 +122,16 @@ def sliced(passes, arrays, *args):
 
 
 def workers():
-    """The cores this process may run on (at most 8)."""
-    if hasattr(os, "sched_getaffinity"):
-        return min(len(os.sched_getaffinity(0)), 8)
-    return min(os.cpu_count() or 1, 8)
+    """Threads for the slices: the BLAS threads of the step running now
+    (minifa.threads chooses them from the load), at most the cores this process
+    may run on, and at most 8."""
+    cores = min(len(threads.cpus()), 8)
+    return min(threads.current() or cores, cores)
 
 
 def _pool():
     """One thread pool for every optimizer, made on first use."""
     if not _POOL:
-        _POOL.append(ThreadPoolExecutor(workers(), thread_name_prefix="minifa-fast"))
+        _POOL.append(ThreadPoolExecutor(min(len(threads.cpus()), 8),
+                                        thread_name_prefix="minifa-fast"))
     return _POOL[0]

@@ -1,6 +1,6 @@
 """What surrounds the training loop: where it starts (afresh or from a
-checkpoint), Ctrl-C, the divergence guard, checkpoint saves and the epoch's
-clock. ``train`` (training.py) reads as its loop and calls a ``Run`` at the
+checkpoint), Ctrl-C, the divergence guard, checkpoint saves, the epoch's
+clock and its progress line. ``train`` (training.py) reads as its loop and calls a ``Run`` at the
 few points where this bookkeeping happens.
 """
 
@@ -19,6 +19,8 @@ from .backend import get_array_module
 from .data.loader import check_data
 from .errors import InputError, TrainingStopped
 from .evaluation import evaluate_checked
+from .progress import Progress
+from .threads import setting
 
 COLUMNS = ["epoch", "loss_train", "loss_test", "acc_train", "acc_test", "seconds"]
 INTERRUPTED = "minifa-interrupted.npz"  # where Ctrl-C saves when no checkpoint was named
@@ -31,7 +33,7 @@ class Run:
     """
 
     def __init__(self, model, optimizer, loader, epochs, loss, test, diagnostics, checkpoint,
-                 resume, checkpoint_every):
+                 resume, checkpoint_every, threads=None):
         self.last_epoch = int(epochs)
         if self.last_epoch < 1:
             raise InputError(f"epochs must be at least 1, got {self.last_epoch}")
@@ -41,10 +43,12 @@ class Run:
             check_data(test[0], test[1], model.n_in, model.n_out, "test data")
         if checkpoint:
             ckpt.check_savable(model)
+        self.threads = setting(threads)  # BLAS threads of each step and evaluation
         self.model, self.optimizer, self.loader, self.loss = model, optimizer, loader, loss
         self.test, self.diagnostics = test, diagnostics
         self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         self.n_batches = len(loader)
+        self.progress = Progress(self.last_epoch, self.n_batches)  # silent off a terminal
         self.rows, self.first_epoch, self.first_step, self.sums, self.carried = [], 1, 0, None, 0.0
         if resume and checkpoint and os.path.exists(checkpoint):
             self.resume()
@@ -74,6 +78,8 @@ class Run:
             except TrainingStopped as exc:
                 exc.history = self.history()  # the finished epochs, for the caller to keep
                 raise
+            finally:
+                self.progress.clear()  # before any message about the stop
 
     def epochs(self):
         return range(self.first_epoch, self.last_epoch + 1)
@@ -84,6 +90,7 @@ class Run:
         self.loader.backend.synchronize()
         self.clock = (self.carried if self.start_step else 0.0,  # an interrupted part's
                       time.perf_counter(), self.diagnostics_seconds() + self.saving)
+        self.progress.start(epoch, self.start_step)
         return self.sums if self.start_step else (0, 0)
 
     def batches(self):
@@ -93,7 +100,8 @@ class Run:
 
     def after_step(self, epoch, step, value, sums):
         """Between two steps: the guard's note of the loss, diagnostics if asked,
-        a save every ``checkpoint_every`` steps, and Ctrl-C."""
+        a save every ``checkpoint_every`` steps, Ctrl-C and the progress line."""
+        self.progress.update(step)
         self.guard.update(value, step)
         d = self.diagnostics
         if d is not None and d.every and step % d.every == 0:
@@ -110,6 +118,7 @@ class Run:
     def end_epoch(self, epoch, total_loss, correct):
         """The epoch's row (the sync point of the epoch), evaluated, checked and saved."""
         seconds = self.elapsed()
+        self.progress.clear()  # the row, printed by the caller, takes its place
         loader = self.loader
         n_seen = self.n_batches * loader.batch_size if loader.drop_last else loader.x.shape[0]
         row = {
@@ -122,7 +131,8 @@ class Run:
         }
         read = [("training loss", row["loss_train"])]
         if self.test is not None:
-            result = evaluate_checked(self.model, self.test[0], self.test[1], self.loss, 1000)
+            result = evaluate_checked(self.model, self.test[0], self.test[1], self.loss, 1000,
+                                      self.threads)
             row["loss_test"], row["acc_test"] = result["loss"], result["acc"]
             read.append(("test loss", row["loss_test"]))
         self.guard.check(self.optimizer, epoch, self.checkpoint, read)
