@@ -93,14 +93,17 @@ class scope:  # noqa: N801  (used as a function: ``with scope(xp, threads):``)
         n = self.n
         if n is None:
             return self
-        self.changed = []
+        self.changed, most = [], 0
         for lib in blas():
             before = lib.get_num_threads()
+            if before is None:  # a BLAS threadpoolctl cannot read: leave it alone
+                continue
             after = min(before, n) if self.auto else n
             if after != before:
                 lib.set_num_threads(after)
                 self.changed.append((lib, before))
-        _ACTIVE.append(n)
+            most = max(most, after)
+        _ACTIVE.append(most or n)
         return self
 
     def __exit__(self, *exc):
