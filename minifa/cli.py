@@ -13,7 +13,7 @@ from .diagnostics import Diagnostics, angle_columns
 from .errors import InputError, MinifaError, TrainingStopped
 from .fileio import atomic_write
 from .seeding import streams
-from .threads import setting
+from .threads import lowered, setting
 from .training import train
 
 COLUMNS = [("epoch", 5, "d"), ("loss_train", 10, ".4f"), ("loss_test", 10, ".4f"),
@@ -344,6 +344,7 @@ def train_and_report(model, optimizer, loader, test, args, extra=(), after_epoch
         if outputs is not None:
             outputs(history)
 
+    busy = lowered()
     try:
         history = train(model, optimizer, loader, epochs=args.epochs, test=test,
                         on_epoch=on_epoch, threads=getattr(args, "threads", None),
@@ -352,6 +353,11 @@ def train_and_report(model, optimizer, loader, test, args, extra=(), after_epoch
         if exc.history is not None and len(exc.history):
             write(exc.history)  # the finished epochs are kept
         raise
+    finally:
+        if lowered() > busy:
+            print("note: other processes kept the cores busy, so some steps ran on fewer "
+                  "BLAS threads (--threads auto); the last digits can differ from a quiet "
+                  "run's: give --threads N to repeat a run to the bit")
     if done >= args.epochs:
         more = "" if done == args.epochs else f", more than --epochs {args.epochs}"
         print(f"already trained {done}/{args.epochs} epochs{more}: nothing to do (a larger "

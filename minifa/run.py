@@ -41,6 +41,11 @@ class Run:
                    integer_x=loader.scale is not None)
         if test is not None:
             check_data(test[0], test[1], model.n_in, model.n_out, "test data")
+            dtype = getattr(model, "dtype", None)
+            if dtype is not None and test[0].dtype != dtype:  # else found after an epoch
+                raise InputError(f"test data: x is {test[0].dtype.name} but the model holds "
+                                 f"{dtype.name} weights: convert it once with "
+                                 f".astype('{dtype.name}')")
         if checkpoint:
             ckpt.check_savable(model)
         self.threads = setting(threads)  # BLAS threads of each step and evaluation

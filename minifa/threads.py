@@ -99,6 +99,8 @@ class scope:  # noqa: N801  (used as a function: ``with scope(xp, threads):``)
             if before is None:  # a BLAS threadpoolctl cannot read: leave it alone
                 continue
             after = min(before, n) if self.auto else n
+            if self.auto and after < before:
+                LOWERED[0] += 1  # counted, so that a caller can say the digits may move
             if after != before:
                 lib.set_num_threads(after)
                 self.changed.append((lib, before))
@@ -115,6 +117,16 @@ class scope:  # noqa: N801  (used as a function: ``with scope(xp, threads):``)
         if self.changed:
             release([lib for lib, _ in self.changed])
         return False
+
+
+def lowered():
+    """How many scopes so far ran on fewer BLAS threads than the BLAS's own setting
+    because auto found the machine busy (a run's last digits can then differ from
+    a quiet run's)."""
+    return LOWERED[0]
+
+
+LOWERED = [0]
 
 
 def current():

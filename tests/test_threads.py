@@ -71,16 +71,44 @@ def test_auto_leaves_the_caller_setting_alone_in_and_after_train(monkeypatch):
     assert all(seen[0] == [1] * len(blas_threads()) for seen in spy.seen)  # never raised
 
 
-def test_auto_follows_the_free_cores(monkeypatch):
+@pytest.fixture
+def two_blas_threads():
+    """The BLAS at two threads for one test (the suite runs on one, see conftest.py)."""
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        if min(blas_threads() or [0]) < 2:
+            pytest.skip("this BLAS cannot run two threads here")
+        yield
+
+
+def test_auto_follows_the_free_cores(monkeypatch, two_blas_threads):
     monkeypatch.delenv(threads.ENV_VAR, raising=False)
     monkeypatch.setattr(threads.LOAD, "limit", lambda: 1)  # another process is busy
     before = blas_threads()
+    lowered = threads.lowered()
     _, _, spy = run()
     assert all(seen == ([1] * len(before), 1) for seen in spy.seen)
     assert blas_threads() == before
+    assert threads.lowered() > lowered  # counted, for the examples' note
     monkeypatch.setattr(threads.LOAD, "limit", lambda: None)  # every core free: no change
+    lowered = threads.lowered()
     _, _, spy = run()
     assert all(seen[0] == before for seen in spy.seen)
+    assert threads.lowered() == lowered
+
+
+def test_the_examples_say_when_a_busy_machine_lowered_the_threads(monkeypatch, capsys,
+                                                                   two_blas_threads):
+    mnist = load_example("mnist")
+    monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    argv = ["--data", "digits", "--sizes", "64,16,10", "--epochs", "1"]
+    monkeypatch.setattr(threads.LOAD, "limit", lambda: None)  # quiet: nothing to say
+    assert mnist.main(argv) == 0
+    assert "note: other processes" not in capsys.readouterr().out
+    monkeypatch.setattr(threads.LOAD, "limit", lambda: 1)  # busy: auto lowers, and says so
+    assert mnist.main(argv) == 0
+    assert "note: other processes kept the cores busy" in capsys.readouterr().out
+    assert mnist.main(argv + ["--threads", "2"]) == 0  # a fixed count is never lowered
+    assert "note: other processes" not in capsys.readouterr().out
 
 
 def test_the_environment_variable_sets_the_threads_and_bad_values_are_refused(monkeypatch):

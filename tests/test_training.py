@@ -139,3 +139,17 @@ def test_api_errors_name_the_argument():
                                                 r"the partial batch \(drop_last=False"):
         minifa.DataLoader(x, y, batch_size=20)
     assert len(minifa.DataLoader(x, y, batch_size=20, drop_last=False)) == 1
+
+
+def test_test_data_of_another_dtype_is_refused_before_any_step():
+    rng = numpy.random.default_rng(0)
+    x, y = rng.random((64, 6), dtype=numpy.float32), rng.integers(0, 3, 64)
+    model = minifa.mlp([6, 8, 3], seed=0)
+    before = model.layers[0].W.copy()
+    with pytest.raises(minifa.InputError, match=r"test data: x is float64 but the model holds "
+                                                r"float32 weights: convert it once with "
+                                                r"\.astype\('float32'\)"):
+        minifa.train(model, minifa.Adam(model.parameters()),
+                     minifa.DataLoader(x, y, batch_size=16), epochs=1,
+                     test=(x.astype(numpy.float64), y))
+    assert numpy.array_equal(model.layers[0].W, before)  # nothing trained
