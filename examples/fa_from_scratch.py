@@ -3,8 +3,8 @@ weights support error backpropagation for deep learning", Nat. Commun. 7:13276) 
 in NumPy: a 784-128-64-10 ReLU MLP whose layers send the error down through fixed random
 matrices B in place of W.T; softmax cross-entropy, Adam lr 3e-4, batches of 64 (the last
 partial one dropped). A seed gives, to the bit, the numbers of examples/mnist.py, which
-trains minifa.mlp(SIZES, rule="fa", seed=seed), at the same BLAS threads. Data: the embedded MNIST subset, or full
-MNIST from --data-dir DIR.
+trains minifa.mlp(SIZES, rule="fa", seed=seed), at the same BLAS threads. Data: the
+embedded MNIST subset, or full MNIST from --data-dir DIR.
 """
 
 import argparse
