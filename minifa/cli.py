@@ -425,11 +425,13 @@ def run_training(model, optimizer, ds, args, backend, rule, after_epoch=None, lo
 
 
 def main(run, parse_args, argv=None):
-    """Check the outputs, then run ``run(args)``; a MinifaError becomes one line on
-    stderr and exit 2, an interrupt exit 130."""
+    """Check the outputs and the threads, then run ``run(args)``; a MinifaError becomes
+    one line on stderr and exit 2, an interrupt exit 130."""
     args = parse_args(argv)
     try:
         check_outputs(args)
+        if hasattr(args, "threads"):
+            setting(args.threads)  # a bad $MINIFA_THREADS too, before any data loads
         run(args)
     except TrainingStopped as exc:
         print(f"{'stopped' if exc.interrupted else 'error'}: {exc}", file=sys.stderr)

@@ -202,6 +202,18 @@ def test_the_cli_takes_threads():
         p.parse_args(["--threads", "0"])
 
 
+@pytest.mark.parametrize("name", ["mnist", "compare_rules"])
+def test_the_examples_refuse_a_bad_environment_variable_before_loading_data(
+        name, monkeypatch, capsys):
+    example = load_example(name)
+    monkeypatch.setenv(threads.ENV_VAR, "two")
+    monkeypatch.setattr(cli, "load_data", lambda args: pytest.fail("data loaded"))
+    assert example.main(["--data", "digits", "--sizes", "64,16,10", "--epochs", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "error: $MINIFA_THREADS must be a positive integer or 'auto', got 'two'\n"
+
+
 def test_the_examples_hand_threads_to_train(monkeypatch, capsys):
     mnist = load_example("mnist")
     seen = []
