@@ -32,7 +32,7 @@ for reference) at batch sizes 64-4096 (784-128-64-10) and hidden widths
 128-2048 (784-H-H/2-10, batch 64), each timed on 20,480 samples (about a
 third of an epoch, fastest of 3 runs) and extrapolated to seconds per epoch.
 
-    python benchmarks/compare_torch.py --data-dir ../shared/data/mnist
+    python benchmarks/compare_torch.py --data-dir DIR
     python benchmarks/compare_torch.py --data-dir DIR --epochs 10 --only minifa torch-tuned
     python benchmarks/compare_torch.py --data-dir DIR --scaling   # cost vs batch and width
     python benchmarks/compare_torch.py --data-dir DIR --json      # one JSON object

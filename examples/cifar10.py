@@ -14,7 +14,6 @@ examples/lenet.py sized to 3x32x32 images, under bp or fa. Pixels are scaled to
 data came from and one row per epoch as it finishes.
 """
 
-import argparse
 import sys
 
 import minifa
@@ -25,7 +24,7 @@ HIDDEN = (1000, 1000, 1000)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     cli.add_common_arguments(p)
     p.set_defaults(data="cifar10")
     cli.add_sizes_argument(p, hidden=HIDDEN)

@@ -99,8 +99,13 @@ if __name__ == "__main__":
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    if args.epochs < 1:
+        p.error(f"argument --epochs: must be positive, got {args.epochs}")
     data = "mnist" if args.data_dir else "mnist-small"
-    ds = minifa.load_dataset(data, args.data_dir, seed=args.seed)  # float32 pixels / 255
+    try:
+        ds = minifa.load_dataset(data, args.data_dir, seed=args.seed)  # float32 pixels / 255
+    except minifa.MinifaError as e:  # a bad seed or folder: one line, no traceback
+        p.exit(2, f"error: {e}\n")
     print(f"data: {ds.source}\nepoch loss_train  loss_test acc_train acc_test")
     for row in train(ds, args.epochs, args.seed):
         print("{:5d} {:10.4f} {:10.4f} {:9.4f} {:8.4f}".format(*row), flush=True)

@@ -5,6 +5,7 @@ import math
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 
 from . import checkpoint as ckpt
 from .backend import get_backend
@@ -344,20 +345,15 @@ def train_and_report(model, optimizer, loader, test, args, extra=(), after_epoch
         if outputs is not None:
             outputs(history)
 
-    busy = lowered()
-    try:
-        history = train(model, optimizer, loader, epochs=args.epochs, test=test,
-                        on_epoch=on_epoch, threads=getattr(args, "threads", None),
-                        **train_kwargs)
-    except TrainingStopped as exc:
-        if exc.history is not None and len(exc.history):
-            write(exc.history)  # the finished epochs are kept
-        raise
-    finally:
-        if lowered() > busy:
-            print("note: other processes kept the cores busy, so some steps ran on fewer "
-                  "BLAS threads (--threads auto); the last digits can differ from a quiet "
-                  "run's: give --threads N to repeat a run to the bit")
+    with busy_note():
+        try:
+            history = train(model, optimizer, loader, epochs=args.epochs, test=test,
+                            on_epoch=on_epoch, threads=getattr(args, "threads", None),
+                            **train_kwargs)
+        except TrainingStopped as exc:
+            if exc.history is not None and len(exc.history):
+                write(exc.history)  # the finished epochs are kept
+            raise
     if done >= args.epochs:
         more = "" if done == args.epochs else f", more than --epochs {args.epochs}"
         print(f"already trained {done}/{args.epochs} epochs{more}: nothing to do (a larger "
@@ -367,6 +363,20 @@ def train_and_report(model, optimizer, loader, test, args, extra=(), after_epoch
             table(row)
     write(history)
     return history
+
+
+@contextmanager
+def busy_note():
+    """After the block, say so if auto ran some of its steps on fewer BLAS threads
+    because other processes kept the cores busy."""
+    busy = lowered()
+    try:
+        yield
+    finally:
+        if lowered() > busy:
+            print("note: other processes kept the cores busy, so some steps ran on fewer "
+                  "BLAS threads (--threads auto); the last digits can differ from a quiet "
+                  "run's: give --threads N to repeat a run to the bit")
 
 
 def write_csv(history, path):
@@ -425,11 +435,13 @@ def run_training(model, optimizer, ds, args, backend, rule, after_epoch=None, lo
 
 
 def main(run, parse_args, argv=None):
-    """Check the outputs, then run ``run(args)``; a MinifaError becomes one line on
-    stderr and exit 2, an interrupt exit 130."""
+    """Check the outputs and the threads, then run ``run(args)``; a MinifaError becomes
+    one line on stderr and exit 2, an interrupt exit 130."""
     args = parse_args(argv)
     try:
         check_outputs(args)
+        if hasattr(args, "threads"):
+            setting(args.threads)  # a bad $MINIFA_THREADS too, before any data loads
         run(args)
     except TrainingStopped as exc:
         print(f"{'stopped' if exc.interrupted else 'error'}: {exc}", file=sys.stderr)

@@ -22,6 +22,8 @@ def save_weights(model, path):
     """Write ``model``'s weights and feedback to ``path`` (.npz), atomically."""
     from . import __version__
 
+    if os.path.isdir(path):
+        raise InputError(f"cannot save weights to {path}: it is a folder; name a file in it")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise InputError(f"cannot save weights to {path}: its folder does not exist; "

@@ -19,7 +19,7 @@ import minifa
 from minifa import cli, plots, training
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ("mnist", "lenet", "binary_mnist", "compare_rules", "make_figures")
+EXAMPLES = ("mnist", "lenet", "binary_mnist", "compare_rules", "make_figures", "cifar10")
 SMALL = ["--data", "mnist-small"]
 
 

@@ -75,3 +75,26 @@ def test_runs_as_a_user_runs_it(rows):
     assert lines[1].split() == COLUMNS
     assert lines[2] == "{:5d} {:10.4f} {:10.4f} {:9.4f} {:8.4f}".format(*rows[0])
     assert len(lines) == 3
+
+
+def run_script(*argv):
+    path = os.pathsep.join(filter(None, [str(SCRIPT.parents[1]), os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, argv)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": path})
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--seed", "-1"], "error: seed must be a non-negative integer, got -1"),
+    (["--data-dir", SCRIPT], "is a file, not a folder"),
+])
+def test_a_users_mistake_is_one_line_not_a_traceback(argv, match):
+    proc = run_script(*argv)
+    assert proc.returncode == 2 and proc.stdout == ""
+    err = proc.stderr.strip()
+    assert err.startswith("error: ") and match in err and "\n" not in err, err
+
+
+def test_epochs_must_be_positive():
+    proc = run_script("--epochs", "0")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "argument --epochs: must be positive, got 0" in proc.stderr

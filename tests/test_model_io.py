@@ -125,6 +125,13 @@ def test_save_refuses_a_missing_folder(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_save_refuses_a_folder_before_writing(tmp_path):
+    (tmp_path / "w.npz").mkdir()
+    with pytest.raises(InputError, match="it is a folder; name a file in it"):
+        minifa.mlp(SIZES).save(tmp_path / "w.npz")
+    assert os.listdir(tmp_path) == ["w.npz"] and os.listdir(tmp_path / "w.npz") == []
+
+
 def test_a_checkpoint_loads_as_weights(tmp_path):
     model = minifa.mlp(SIZES, rule="kp", seed=0)
     x, y = data()

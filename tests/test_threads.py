@@ -111,6 +111,19 @@ def test_the_examples_say_when_a_busy_machine_lowered_the_threads(monkeypatch, c
     assert "note: other processes" not in capsys.readouterr().out
 
 
+def test_compare_rules_says_when_a_busy_machine_lowered_the_threads(monkeypatch, capsys,
+                                                                   two_blas_threads):
+    compare = load_example("compare_rules")
+    monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    argv = ["--data", "digits", "--sizes", "64,16,10", "--epochs", "1", "--rules", "bp,fa"]
+    monkeypatch.setattr(threads.LOAD, "limit", lambda: None)  # quiet: nothing to say
+    assert compare.main(argv) == 0
+    assert "note: other processes" not in capsys.readouterr().out
+    monkeypatch.setattr(threads.LOAD, "limit", lambda: 1)  # busy: the digits and times move
+    assert compare.main(argv) == 0
+    assert "note: other processes kept the cores busy" in capsys.readouterr().out
+
+
 def test_the_environment_variable_sets_the_threads_and_bad_values_are_refused(monkeypatch):
     monkeypatch.setenv(threads.ENV_VAR, "1")
     _, _, spy = run()
@@ -200,6 +213,18 @@ def test_the_cli_takes_threads():
     assert p.parse_args(["--threads", "auto"]).threads == "auto"
     with pytest.raises(SystemExit):
         p.parse_args(["--threads", "0"])
+
+
+@pytest.mark.parametrize("name", ["mnist", "compare_rules"])
+def test_the_examples_refuse_a_bad_environment_variable_before_loading_data(
+        name, monkeypatch, capsys):
+    example = load_example(name)
+    monkeypatch.setenv(threads.ENV_VAR, "two")
+    monkeypatch.setattr(cli, "load_data", lambda args: pytest.fail("data loaded"))
+    assert example.main(["--data", "digits", "--sizes", "64,16,10", "--epochs", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "error: $MINIFA_THREADS must be a positive integer or 'auto', got 'two'\n"
 
 
 def test_the_examples_hand_threads_to_train(monkeypatch, capsys):
