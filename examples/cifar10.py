@@ -11,7 +11,8 @@ missing). ``--model mlp`` trains an MLP whose every dense layer follows
 3072,1000,1000,1000,10 as in Nokland 2016); ``--model conv`` trains the LeNet of
 examples/lenet.py sized to 3x32x32 images, under bp or fa. Pixels are scaled to
 [0, 1], nothing else (no augmentation, no normalisation). Prints where the
-data came from and one row per epoch as it finishes.
+data came from and one row per epoch as it finishes; --checkpoint, --resume,
+--diagnostics and --plot work as in examples/mnist.py.
 """
 
 import sys
@@ -26,6 +27,7 @@ HIDDEN = (1000, 1000, 1000)
 def parse_args(argv=None):
     p = cli.parser(__doc__)
     cli.add_common_arguments(p)
+    cli.add_run_arguments(p)
     p.set_defaults(data="cifar10")
     cli.add_sizes_argument(p, hidden=HIDDEN)
     p.add_argument("--model", default="mlp", choices=["mlp", "conv"],
@@ -53,7 +55,6 @@ def build(args, backend):
 
 
 def run(args):
-    cli.check_output("--csv", args.csv)
     backend = minifa.get_backend(args.backend)
     model = build(args, backend)
     ds = cli.load_data(args)
@@ -62,8 +63,7 @@ def run(args):
     print(model.summary())
     decay = minifa.model.WEIGHT_DECAY.get(args.rule, 0.0)
     optimizer = minifa.Adam(model.parameters(), lr=args.lr, weight_decay=decay)
-    loader, test = cli.loaders(ds, args, backend)
-    return cli.train_and_report(model, optimizer, loader, test, args)
+    return cli.run_training(model, optimizer, ds, args, backend, args.rule)
 
 
 def main(argv=None):

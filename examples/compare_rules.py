@@ -153,8 +153,7 @@ def run(args):
         f"seed {args.seed}"
     print(f"backend: {backend.name}, mlp {'-'.join(map(str, sizes))} {args.activation}, {seeds}, "
           f"epochs: {args.epochs}")
-    with cli.busy_note():  # the digits and the seconds may then move
-        everything = train_seeds(list(args.rules), ds, backend, args)
+    everything = train_seeds(list(args.rules), ds, backend, args)
     if args.seeds == 1:
         table = summary([h for _, h in everything.groupby("rule", sort=False)])
         written = everything

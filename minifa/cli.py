@@ -345,15 +345,14 @@ def train_and_report(model, optimizer, loader, test, args, extra=(), after_epoch
         if outputs is not None:
             outputs(history)
 
-    with busy_note():
-        try:
-            history = train(model, optimizer, loader, epochs=args.epochs, test=test,
-                            on_epoch=on_epoch, threads=getattr(args, "threads", None),
-                            **train_kwargs)
-        except TrainingStopped as exc:
-            if exc.history is not None and len(exc.history):
-                write(exc.history)  # the finished epochs are kept
-            raise
+    try:
+        history = train(model, optimizer, loader, epochs=args.epochs, test=test,
+                        on_epoch=on_epoch, threads=getattr(args, "threads", None),
+                        **train_kwargs)
+    except TrainingStopped as exc:
+        if exc.history is not None and len(exc.history):
+            write(exc.history)  # the finished epochs are kept
+        raise
     if done >= args.epochs:
         more = "" if done == args.epochs else f", more than --epochs {args.epochs}"
         print(f"already trained {done}/{args.epochs} epochs{more}: nothing to do (a larger "
@@ -442,7 +441,8 @@ def main(run, parse_args, argv=None):
         check_outputs(args)
         if hasattr(args, "threads"):
             setting(args.threads)  # a bad $MINIFA_THREADS too, before any data loads
-        run(args)
+        with busy_note():  # a busy machine may have moved the last digits: say so
+            run(args)
     except TrainingStopped as exc:
         print(f"{'stopped' if exc.interrupted else 'error'}: {exc}", file=sys.stderr)
         return 130 if exc.interrupted else 2

@@ -76,7 +76,7 @@ class Sequential:
 
     def summary(self):
         """The layers as a table (output shape, trained values, feedback values per
-        layer), the rule, dtype and backend, and the totals; print it."""
+        layer), the rule, dtype and backend, and the totals, as a string to print."""
         return summary(self)
 
     def predict(self, x, batch_size=1000, scale=None):

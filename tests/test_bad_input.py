@@ -91,3 +91,14 @@ def test_bad_model_arguments():
         minifa.mlp([4, 2], dtype="float16")
     with pytest.raises(minifa.InputError, match="sizes must be positive"):
         minifa.Linear(0, 3)
+
+
+def test_integer_test_pixels_are_told_to_convert_not_to_use_a_loader_option():
+    x = numpy.zeros((8, 4), numpy.float32)
+    y = numpy.zeros(8, numpy.int64)
+    model = minifa.mlp([4, 3], seed=0)
+    with pytest.raises(minifa.InputError) as info:
+        minifa.train(model, minifa.SGD(model.parameters()), minifa.DataLoader(x, y, batch_size=4),
+                     epochs=1, test=(x.astype(numpy.uint8), y))
+    assert "test data: x is uint8; convert it to float32" in str(info.value)
+    assert "scale=" not in str(info.value)

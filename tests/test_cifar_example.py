@@ -53,3 +53,16 @@ def test_lenet_refuses_images_too_small(capsys):
     example = load("lenet")
     assert example.main(["--data", "digits"]) == 2
     assert "at least 12x12" in capsys.readouterr().err
+
+
+def test_cifar10_example_checkpoints_resumes_and_records_alignment(cifar_dir, tmp_path, capsys):
+    example = load("cifar10")
+    ckpt = tmp_path / "c.npz"
+    argv = ["--data-dir", str(cifar_dir), "--model", "conv", "--rule", "fa", "--batch-size",
+            "4", "--diagnostics", "--checkpoint", str(ckpt)]
+    assert example.main(argv + ["--epochs", "1"]) == 0
+    assert ckpt.exists() and " d1 " in capsys.readouterr().out  # angle columns
+    assert example.main(argv + ["--epochs", "2", "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines() if line[:5].strip().isdigit()] \
+        == ["1", "2"]  # the saved epoch, then the resumed one

@@ -209,7 +209,7 @@ def test_mnist_help_explains_the_angle_columns(mnist, capsys):
     assert "columns d1 d2" in out and "(w2 w3" in out
 
 
-@pytest.mark.parametrize("name", ["mnist", "lenet", "binary_mnist"])
+@pytest.mark.parametrize("name", ["mnist", "lenet", "binary_mnist", "cifar10"])
 def test_every_training_example_takes_the_same_run_flags(name):
     module = example(name)
     args = module.parse_args(["--checkpoint", "c.npz", "--resume", "--checkpoint-every", "5",

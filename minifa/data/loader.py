@@ -30,9 +30,10 @@ def check_data(x, y, n_features=None, n_classes=None, what="data", integer_x=Fal
             f"{what}: samples have {x.shape[1]} features but the model expects {n_features}"
         )
     if x.dtype.kind != "f" and not (integer_x and x.dtype.kind == "u"):
+        loader = what in ("data", "training data")  # scale= is a DataLoader's, not a test pair's
         raise InputError(
-            f"{what}: x is {x.dtype.name}; convert it to float32 (e.g. pixels / 255), "
-            "or give the DataLoader scale=255 for unsigned-integer pixels"
+            f"{what}: x is {x.dtype.name}; convert it to float32 (e.g. pixels / 255)"
+            + (", or give the DataLoader scale=255 for unsigned-integer pixels" if loader else "")
         )
     if y.dtype.kind not in "iu":
         raise InputError(f"{what}: labels are {y.dtype.name}; they must be integers")
