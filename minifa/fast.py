@@ -9,6 +9,7 @@ and optimizers read as their equations and call in here for speed alone:
     adam_step             Adam.plain_step         textbook Adam                ten in-place passes
                                                                                (a GPU kernel; slices
                                                                                on several cores)
+    conv_weight_grad      Conv2d.grads            delta_mat @ cols.T           its transpose, faster
 
 A GPU kernel comes from the backend's ``elementwise`` hook (CuPy's
 ``ElementwiseKernel``), which is None on NumPy: there the ReLU and loss lines
@@ -42,6 +43,15 @@ def softmax_ce_backward(p, y):
         "e = (p - (i % k == y[i / k] ? (T)1 : (T)0)) * inv_n;", "minifa_softmax_ce_backward")
     n, k = p.shape
     return None if kernel is None else kernel(p, y, k, 1.0 / n)
+
+
+def conv_weight_grad(delta_mat, cols):
+    """``delta_mat @ cols.T``, (c_out, m) @ (m, K) -> (c_out, K), computed as
+    ``(cols @ delta_mat.T).T``, the same product laid out the other way: OpenBLAS
+    runs this long-m layout faster (LeNet on MNIST, 2 cores, medians: conv 1's
+    weight gradient 785 -> 632 us, conv 2's 422 -> 226 us), and it gave the same
+    bits in every case measured."""
+    return (cols @ delta_mat.T).T  # (K, m) @ (m, c_out) -> (K, c_out) -> (c_out, K)
 
 
 # --------------------------------------------------------------------------- Adam

@@ -73,3 +73,12 @@ def test_sliced_passes_follow_the_callers_floating_point_error_settings(monkeypa
         opt.step()  # raised in a worker thread, re-raised here
     with numpy.errstate(over="ignore"):
         opt.step()  # silent, as train() asks
+
+
+def test_conv_weight_grad_is_its_plain_line():
+    rng = numpy.random.default_rng(0)
+    for c_out, K, m in [(6, 25, 64 * 28 * 28), (16, 150, 64 * 10 * 10), (3, 7, 11)]:
+        cols = rng.standard_normal((K, m), dtype=numpy.float32)
+        delta_mat = rng.standard_normal((c_out, m), dtype=numpy.float32)
+        numpy.testing.assert_allclose(minifa.fast.conv_weight_grad(delta_mat, cols),
+                                      delta_mat @ cols.T, rtol=1e-5, atol=1e-5)

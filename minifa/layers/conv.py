@@ -9,6 +9,7 @@ input values one output pixel sees, in the order of ``W.reshape(c_out, -1)``.
 import math
 import numbers
 
+from .. import fast
 from ..backend import get_array_module, get_backend
 from ..errors import InputError
 from ..init import check_dtype, glorot_uniform
@@ -94,7 +95,8 @@ class Conv2d(Layer):
     def grads(self, delta):
         delta_mat = self.to_mat(delta)  # (n, c_out, oh, ow) -> (c_out, m)
         # dW is written in place: the optimizer holds it as a view of its flat array.
-        self.dW[...] = (delta_mat @ self.cols.T).reshape(self.W.shape)  # (c_out, m) @ (m, K)
+        # dW = delta_mat @ cols.T: (c_out, m) @ (m, K) -> (c_out, K), in fast.py's layout
+        self.dW[...] = fast.conv_weight_grad(delta_mat, self.cols).reshape(self.W.shape)
         self.xp.sum(delta_mat, axis=1, out=self.db)  # (c_out, m) -> (c_out,)
 
     def bp_feedback(self, delta):
