@@ -47,6 +47,7 @@ from .errors import InputError
 
 ENV_VAR = "MINIFA_THREADS"
 LOAD_WINDOW = 0.25  # seconds of /proc/stat between two looks at the machine's load
+FIRST_WINDOW = 0.1  # the first look, waited for once per process (10 ticks of /proc/stat)
 AUTO = "auto"
 
 
@@ -186,11 +187,17 @@ class MachineLoad:
         return free if free is not None and free < len(self.cores) else None
 
     def free_cores(self):
-        """Whole cores free for this process's threads (at least 1), or None until
-        the first window has passed or where /proc/stat cannot be read."""
+        """Whole cores free for this process's threads (at least 1), or None where
+        /proc/stat cannot be read. The first call looks over FIRST_WINDOW seconds
+        at once, so that a process started on a busy machine does not run its first
+        steps at full threads."""
         now = time.perf_counter()
         if self.last is not None and now - self.last[0] < LOAD_WINDOW:
             return self.free
+        if self.last is None:
+            self.last = self.sample(now)
+            time.sleep(FIRST_WINDOW)
+            now = time.perf_counter()
         sample = self.sample(now)
         if sample is None:
             return self.free

@@ -187,8 +187,9 @@ def test_machine_load_counts_only_other_processes(monkeypatch):
     monkeypatch.setattr(load, "sample", lambda now: next(samples))
     monkeypatch.setattr(threads, "cpus", lambda: [0, 1])
     monkeypatch.setattr(threads, "LOAD_WINDOW", 0.0)
+    monkeypatch.setattr(threads, "FIRST_WINDOW", 0.0)
     load.cores = [0, 1]
-    assert load.free_cores() is None  # no window yet
+    # the first call looks over its own first window (two samples): known at once
     assert [load.free_cores() for _ in range(2)] == [2, 1]
     assert load.limit() == 1  # the next window: others keep 2 cores busy, we keep 1
     load.free = 2
@@ -203,6 +204,8 @@ def test_machine_load_reads_this_machine():
         pytest.skip("no /proc/stat here")
     now, busy, own = first
     assert busy >= 0 and own >= 0 and load.cores
+    fresh = threads.MachineLoad()
+    assert 1 <= fresh.free_cores() <= len(fresh.cores)  # known from the first call on
 
 
 def test_the_cli_takes_threads():
