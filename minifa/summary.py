@@ -1,26 +1,6 @@
 """A model's layers as a table: output shapes, trained values, feedback arrays."""
 
-import math
-
-
-def output_shape(layer, shape):
-    """The per-sample shape ``layer`` maps ``shape`` to (the batch axis left out)."""
-    kind = type(layer).__name__
-    if kind == "Reshape":
-        return layer.shape
-    if kind == "Flatten":
-        return (math.prod(shape),)
-    if kind == "MaxPool2d":
-        c, h, w = shape
-        return (c, h // layer.k, w // layer.k)
-    if hasattr(layer, "c_out"):  # Conv2d and FAConv2d
-        c, h, w = shape
-        oh = (h + 2 * layer.padding - layer.kh) // layer.stride + 1
-        ow = (w + 2 * layer.padding - layer.kw) // layer.stride + 1
-        return (layer.c_out, oh, ow)
-    if hasattr(layer, "n_out"):  # every dense layer
-        return (layer.n_out,)
-    return shape  # activations keep the shape
+from .explain import forward_shapes
 
 
 def feedback_arrays(layer):
@@ -31,10 +11,10 @@ def feedback_arrays(layer):
 
 def summary(model):
     """The table ``Sequential.summary`` returns."""
-    rows, shape = [], (model.n_in,)
+    rows, shapes = [], forward_shapes(model, 1)  # one sample through every layer
     n_params = n_param_arrays = n_feedback = n_feedback_arrays = 0
     for i, layer in enumerate(model.layers, 1):
-        shape = output_shape(layer, shape)
+        shape = shapes[i - 1][1][1:]  # the output's shape without the batch axis
         params = [p.value for p in layer.parameters()]
         feedback = feedback_arrays(layer)
         p, f = sum(a.size for a in params), sum(a.size for a in feedback)
