@@ -40,12 +40,8 @@ class Run:
         check_data(loader.x, loader.y, model.n_in, model.n_out, "training data",
                    integer_x=loader.scale is not None)
         if test is not None:
-            check_data(test[0], test[1], model.n_in, model.n_out, "test data")
-            dtype = getattr(model, "dtype", None)
-            if dtype is not None and test[0].dtype != dtype:  # else found after an epoch
-                raise InputError(f"test data: x is {test[0].dtype.name} but the model holds "
-                                 f"{dtype.name} weights: convert it once with "
-                                 f".astype('{dtype.name}')")
+            check_data(test[0], test[1], model.n_in, model.n_out, "test data",
+                       dtype=getattr(model, "dtype", None))  # else found after an epoch
         if checkpoint:
             ckpt.check_savable(model)
         self.threads = setting(threads)  # BLAS threads of each step and evaluation

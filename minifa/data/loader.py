@@ -8,11 +8,13 @@ from ..init import check_dtype
 from ..seeding import as_rng
 
 
-def check_data(x, y, n_features=None, n_classes=None, what="data", integer_x=False):
+def check_data(x, y, n_features=None, n_classes=None, what="data", integer_x=False,
+               dtype=None):
     """Validate a dataset where it enters: shapes, dtypes, finite values, label range.
 
     ``integer_x`` accepts unsigned-integer x (pixels a DataLoader scales per
-    batch). Reads the arrays once (a sync on a GPU), so it runs outside any
+    batch); ``dtype``, a model's, is the one float x must already have (data that
+    no DataLoader casts). Reads the arrays once (a sync on a GPU), so it runs outside any
     batch loop.
     """
     if x.ndim != 2:
@@ -35,6 +37,9 @@ def check_data(x, y, n_features=None, n_classes=None, what="data", integer_x=Fal
             f"{what}: x is {x.dtype.name}; convert it to float32 (e.g. pixels / 255)"
             + (", or give the DataLoader scale=255 for unsigned-integer pixels" if loader else "")
         )
+    if dtype is not None and x.dtype.kind == "f" and x.dtype != dtype:
+        raise InputError(f"{what}: x is {x.dtype.name} but the model holds {dtype.name} "
+                         f"weights: convert it once with .astype('{dtype.name}')")
     if y.dtype.kind not in "iu":
         raise InputError(f"{what}: labels are {y.dtype.name}; they must be integers")
     xp = backend_of(x).xp
