@@ -111,10 +111,7 @@ def summary(histories):
         row.update({f"acc@{e}": a for e, a in zip(h["epoch"], h["acc_test"])})
         row["s/epoch"] = statistics.median(h["seconds"])
         rows.append(row)
-    table = pandas.DataFrame(rows).set_index("rule")
-    if "bp" in table.index:
-        table["x BP"] = table["s/epoch"] / table.loc["bp", "s/epoch"]
-    return table
+    return with_bp_ratio(pandas.DataFrame(rows).set_index("rule"))
 
 
 def mean_std(everything):
@@ -138,14 +135,17 @@ def seeds_table(stats):
         rows[rule] = row
     table = pandas.DataFrame.from_dict(rows, orient="index")
     table.index.name = "rule"
+    return with_bp_ratio(table)
+
+
+def with_bp_ratio(table):
+    """The table with its "x BP" column (s/epoch over BP's) when BP was trained."""
     if "bp" in table.index:
         table["x BP"] = table["s/epoch"] / table.loc["bp", "s/epoch"]
     return table
 
 
 def run(args):
-    for flag in ("csv", "plot"):
-        cli.check_output(f"--{flag}", getattr(args, flag))
     sizes = cli.mlp_sizes(args)
     backend = minifa.get_backend(args.backend)
     ds = cli.load_data(args)

@@ -95,7 +95,6 @@ def run_one(model, ds, args, backend):
 
 
 def run(args):
-    cli.check_output("--csv", args.csv)
     backend = minifa.get_backend(args.backend)
     ds = cli.load_data(args)
     print(f"backend: {backend.name}, epochs: {args.epochs}, seed: {args.seed}")
