@@ -22,17 +22,22 @@ class Backend:
     """An array module plus the explicit host/device crossings.
 
     ``array_types`` are the array classes this backend owns; ``xp`` supplies
-    every array function the engine calls.
+    every array function the engine calls. ``fused`` (True) lets minifa.fast
+    use the backend's fused kernels; set it False to time or check the plain
+    array code they replace.
     """
 
-    def __init__(self, name, xp, array_types, to_host, synchronize=None, compile_kernel=None):
+    def __init__(self, name, xp, array_types, to_host, synchronize=None, compile_kernel=None,
+                 compile_loop=None):
         self.name = name
         self.xp = xp
         self.array_types = tuple(array_types)
         self._to_host = to_host
         self._synchronize = synchronize
         self._compile_kernel = compile_kernel
-        self._kernels = {}
+        self._compile_loop = compile_loop
+        self._kernels, self._loops = {}, {}
+        self.fused = True  # False: every fast path runs its plain array code instead
 
     def __repr__(self):
         return f"Backend({self.name!r})"
@@ -59,15 +64,27 @@ class Backend:
             self._synchronize()
 
     def elementwise(self, in_params, out_params, operation, name):
-        """One fused elementwise kernel (CuPy's ``ElementwiseKernel``) for a chain
-        that would otherwise launch a kernel per operation, or None where the
-        backend has no such thing (NumPy): callers then run the plain array code,
-        which stays the reference the fused form is tested against."""
-        if self._compile_kernel is None:
+        """One fused elementwise kernel for a chain that would otherwise launch a
+        kernel (or make a pass over memory) per operation: CuPy's
+        ``ElementwiseKernel`` on a GPU, the Numba loop of the same name on NumPy
+        (minifa.numba_kernels), or None where there is no such thing (NumPy
+        without Numba): callers then run the plain array code, which stays the
+        reference the fused form is tested against."""
+        if self._compile_kernel is None or not self.fused:
             return None
         if name not in self._kernels:
             self._kernels[name] = self._compile_kernel(in_params, out_params, operation, name)
         return self._kernels[name]
+
+    def cpu_loop(self, name):
+        """A compiled CPU loop for a fast path with no GPU kernel (im2col, col2im,
+        max pooling, a batch's gather): Numba's on NumPy (minifa.numba_kernels),
+        None on other backends, without Numba, or with ``fused`` off."""
+        if self._compile_loop is None or not self.fused:
+            return None
+        if name not in self._loops:
+            self._loops[name] = self._compile_loop(name)
+        return self._loops[name]
 
     def check(self, a, what="array"):
         """Raise BackendError unless ``a`` lives on this backend."""
@@ -80,7 +97,11 @@ class Backend:
 
 
 def _numpy_backend():
-    return Backend("numpy", numpy, (numpy.ndarray, numpy.generic), numpy.asarray)
+    from . import numba_kernels  # fused CPU loops where Numba is installed
+
+    return Backend("numpy", numpy, (numpy.ndarray, numpy.generic), numpy.asarray,
+                   compile_kernel=numba_kernels.compile_kernel,
+                   compile_loop=numba_kernels.compile_loop)
 
 
 def _cupy_backend():

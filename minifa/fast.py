@@ -6,14 +6,20 @@ and optimizers read as their equations and call in here for speed alone:
 
     relu_backward         ReLU.backward           delta * 1[z > 0]             one GPU kernel
     softmax_ce_backward   SoftmaxCrossEntropy     (softmax(z) - onehot(y)) / n one GPU kernel
-    adam_step             Adam.plain_step         textbook Adam                ten in-place passes
-                                                                               (a GPU kernel; slices
-                                                                               on several cores)
+    adam_step             Adam.plain_step         textbook Adam                ten in-place passes,
+                                                                               or one kernel (GPU,
+                                                                               Numba); slices on
+                                                                               several cores
+                                                                               without one
     conv_weight_grad      Conv2d.grads            delta_mat @ cols.T           its transpose, faster
+    col2im                Conv2d.col2im           kh*kw strided sums           one CPU loop (Numba)
 
-A GPU kernel comes from the backend's ``elementwise`` hook (CuPy's
-``ElementwiseKernel``), which is None on NumPy: there the ReLU and loss lines
-run as written, while Adam's folded passes run on every backend.
+A kernel comes from the backend's ``elementwise`` hook: CuPy's
+``ElementwiseKernel`` on a GPU, the Numba loop of the same name on NumPy where
+Numba is installed (minifa.numba_kernels, ``pip install 'minifa[fast]'``). A
+CPU loop with no GPU counterpart comes from the ``cpu_loop`` hook. Where a hook
+gives None (no such kernel, no Numba, or the backend's ``fused`` switched off)
+the plain lines run as written; Adam's folded passes run on every backend.
 """
 
 import math
@@ -49,9 +55,24 @@ def conv_weight_grad(delta_mat, cols):
     """``delta_mat @ cols.T``, (c_out, m) @ (m, K) -> (c_out, K), computed as
     ``(cols @ delta_mat.T).T``, the same product laid out the other way: OpenBLAS
     runs this long-m layout faster (LeNet on MNIST, 2 cores, medians: conv 1's
-    weight gradient 785 -> 632 us, conv 2's 422 -> 226 us), and it gave the same
-    bits in every case measured."""
+    weight gradient 785 -> 632 us, conv 2's 422 -> 226 us). The sums run in the
+    BLAS's order either way: the same bits on one machine, within float32
+    rounding (2e-5 relative) on another."""
     return (cols @ delta_mat.T).T  # (K, m) @ (m, c_out) -> (K, c_out) -> (c_out, K)
+
+
+def col2im(conv, dcols):
+    """``Conv2d.col2im(dcols)`` as one compiled CPU loop, the sums in the plain
+    line's order, or None where there is none. The kh*kw strided sums pay per
+    row of ow pixels; the loop does not: LeNet's conv 2 (6 -> 16 channels, 5x5,
+    14x14 maps, batch 64) took 814 against 1637 us (medians, 2-core machine)."""
+    loop = backend_of(dcols).cpu_loop("col2im")
+    if loop is None:
+        return None
+    n, c, h, w = conv.x_shape
+    dx = numpy.empty((c, n, h, w), dtype=dcols.dtype)
+    loop(dcols.reshape(c, conv.kh, conv.kw, n, conv.oh, conv.ow), conv.stride, conv.padding, dx)
+    return dx.transpose(1, 0, 2, 3)  # (c, n, h, w) -> (n, c, h, w), as the plain line lays it out
 
 
 # --------------------------------------------------------------------------- Adam
@@ -69,28 +90,45 @@ def adam_step(opt):
     the same number as the textbook lines up to rounding, in ten passes over
     one flat array, each written into an existing buffer (a fresh 400 kB
     temporary costs page faults that double the step). On a GPU the ten passes
-    are one fused kernel; on NumPy, a model of at least ``PARALLEL_MIN``
-    parameters runs them slice by slice (``CHUNK`` elements, small enough that
-    all ten stay in cache), the slices shared among the step's threads: for a
-    784-2048-1024-10 net on 2 cores that took Adam's share of a step from 19
-    to 16 ms. Each element sees the same operations either way, so the slices
-    give the folded result to the bit.
+    are one fused kernel, and on NumPy with Numba installed one compiled loop
+    (minifa.numba_kernels: the same operations per element, so the same bits;
+    784-2048-1024-10 net, 2 cores: Adam 6.5 -> 1.9 ms a step). Without Numba, a
+    model of at least ``PARALLEL_MIN`` parameters runs the passes slice by
+    slice (``CHUNK`` elements, small enough that all ten stay in cache), the
+    slices shared among the step's threads: for the same net that took Adam's
+    share of a step from 19 to 16 ms. Each element sees the same operations
+    either way, so the slices give the folded result to the bit.
     """
     b1, b2, t = opt.b1, opt.b2, opt.t
     c1, c2 = 1.0 - b1**t, 1.0 - b2**t
     r = math.sqrt(c2 / (1.0 - b2))
     k_t, eps_t = opt.lr * (1.0 - b1) * r / c1, opt.eps * r
     arrays = (opt.w, opt.g, opt.mu, opt.nu, opt.s)
-    kernel = backend_of(opt.w).elementwise(
-        "T g, T b1, T b2, T k, T eps", "T w, T mu, T nu",
-        "mu = b1 * mu + g; nu = b2 * nu + g * g; w -= k * mu / (sqrt(nu) + eps);",
-        "minifa_adam")
+    kernel = adam_kernel(opt.w)
     if kernel is not None:
         kernel(opt.g, b1, b2, k_t, eps_t, opt.w, opt.mu, opt.nu)
     elif opt.w.size >= PARALLEL_MIN and workers() > 1:
         sliced(adam_passes, arrays, b1, b2, k_t, eps_t)
     else:
         adam_passes(*arrays, b1, b2, k_t, eps_t)
+
+
+def adam_kernel(w):
+    """The fused Adam kernel for arrays like ``w``: CuPy's on a GPU, Numba's on
+    NumPy where it is installed (minifa.numba_kernels), else None."""
+    return backend_of(w).elementwise(
+        "T g, T b1, T b2, T k, T eps", "T w, T mu, T nu",
+        "mu = b1 * mu + g; nu = b2 * nu + g * g; w -= mu / (sqrt(nu) + eps) * k;",
+        "minifa_adam")
+
+
+def prepare_adam(opt):
+    """Compile the fused kernel for ``opt``'s arrays now, on empty slices, so that
+    the first training step does not pay for it (a Numba loop compiles, or loads
+    from its cache, on its first call)."""
+    kernel = adam_kernel(opt.w)
+    if kernel is not None:
+        kernel(opt.g[:0], opt.b1, opt.b2, 0.0, opt.eps, opt.w[:0], opt.mu[:0], opt.nu[:0])
 
 
 def adam_passes(w, g, mu, nu, s, b1, b2, k_t, eps_t):

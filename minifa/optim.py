@@ -7,9 +7,9 @@ floats: a NumPy float64 scalar would upcast every float32 expression it enters.
 
 import math
 
-from . import fast
 from .backend import get_array_module
 from .errors import InputError
+from .fast import adam_step, prepare_adam
 
 
 class Optimizer:
@@ -202,8 +202,9 @@ class Adam(Optimizer):
 
     ``plain_step`` runs these lines as written (``fast=False``). By default
     ``step`` runs ``minifa.fast.adam_step``, the same update folded into ten
-    in-place passes over the flat arrays (one kernel on a GPU), equal up to
-    rounding; its buffers ``mu``, ``nu`` hold the moments scaled by 1 / (1 - b).
+    in-place passes over the flat arrays (one kernel on a GPU, one compiled loop
+    with Numba), equal up to rounding; its buffers ``mu``, ``nu`` hold the
+    moments scaled by 1 / (1 - b).
     ``weight_decay`` lambda is decoupled, as in AdamW: W <- (1 - lr * lambda) W
     before the step.
 
@@ -226,13 +227,15 @@ class Adam(Optimizer):
         for name in self.state_names:
             setattr(self, name, self.xp.zeros_like(self.w))
         self.s = self.xp.empty_like(self.w)  # scratch for the folded passes
+        if self.fast:
+            prepare_adam(self)  # compiles a fused kernel before the first step
 
     def step(self):
         self.gather()
         self.t += 1
         self.decay()
         if self.fast:
-            fast.adam_step(self)  # plain_step's lines, folded (and fused on a GPU)
+            adam_step(self)  # plain_step's lines, folded (and fused: Numba, GPU)
         else:
             self.plain_step()
         if self.flush_every and self.t % self.flush_every == 0:

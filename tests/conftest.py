@@ -23,3 +23,12 @@ def strict():
     backend = install()
     SYNCS.update(count=0, to_device=0, to_host=0)
     return backend
+
+
+@pytest.fixture
+def numpy_passes(monkeypatch):
+    """The NumPy backend without its fused kernels (Numba's loops, where installed):
+    for tests of the plain and sliced NumPy passes themselves."""
+    from minifa.backend import get_backend
+
+    monkeypatch.setattr(get_backend("numpy"), "fused", False)

@@ -125,7 +125,7 @@ def test_negative_warmup_is_refused():
         minifa.WarmupDecay(start=1.0, steps=-3)
 
 
-def test_sliced_adam_step_equals_the_plain_one_to_the_bit(monkeypatch):
+def test_sliced_adam_step_equals_the_plain_one_to_the_bit(monkeypatch, numpy_passes):
     rng = numpy.random.default_rng(3)
     W = rng.standard_normal(1000).astype("float32")
     grads = rng.standard_normal((4, 1000)).astype("float32")
