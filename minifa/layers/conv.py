@@ -239,8 +239,10 @@ class MaxPool2d(Layer):
 
     def bp_feedback(self, delta):
         xp, k = get_array_module(delta), self.k
-        dx = xp.empty(self.x.shape, dtype=delta.dtype)  # (n, c, h, w); every entry is set below
-        free = xp.ones(self.z.shape, dtype=bool)  # windows whose first maximum is still to come
+        # (n, c, h, w), every entry set below, laid out as x (a conv's maps are channel by
+        # channel): mixed layouts would make each strided line below a transposing copy
+        dx = xp.empty_like(self.x, dtype=delta.dtype)
+        free = xp.ones_like(self.z, dtype=bool)  # windows whose first maximum is still to come
         for p, q in self.offsets():
             is_max = self.x[:, :, p::k, q::k] == self.z  # (n, c, h/k, w/k)
             first = is_max & free
