@@ -19,3 +19,7 @@ python benchmarks/compare_torch.py --data-dir "$data" --epochs 5 --no-memory \
     --only minifa minifa-cupy 2>&1 | tee "$out/epochs.txt"
 python benchmarks/compare_torch.py --data-dir "$data" --scaling \
     --only minifa minifa-cupy 2>&1 | tee "$out/scaling.txt"
+for batch in 64 256 1024 4096; do  # the three speed tables, minifa on CuPy beside NumPy
+    python benchmarks/speed.py --data-dir "$data" --backend cupy --batch "$batch" --rounds 3 \
+        2>&1 | tee "$out/speed-batch$batch.txt"
+done

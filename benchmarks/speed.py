@@ -3,9 +3,11 @@ LeNet step beside a second minifa training.
 
     python benchmarks/speed.py --data-dir DIR              # the three tables + beside
     python benchmarks/speed.py --data-dir DIR --profile    # and minifa's step profiles
-    python benchmarks/speed.py --data-dir DIR --only lenet --rounds 9
+    python benchmarks/speed.py --data-dir DIR --only lenet --rounds 80
+    python benchmarks/speed.py --data-dir DIR --backend cupy --batch 1024   # on a GPU
 
-Workloads (full MNIST train set, float32, Adam lr 3e-4, batch 64, 937 steps/epoch):
+Workloads (full MNIST train set, float32, Adam lr 3e-4, batch 64 unless --batch, so
+937 steps/epoch):
 
   reference   784-128-64-10 MLP, ReLU, feedback alignment (FA) in every layer
   lenet       examples/lenet.py's LeNet-5: minifa under FA against PyTorch under BP
@@ -15,17 +17,21 @@ Contestants, all started from minifa's initial weights (torch_nets.py, torch_fa.
 
   minifa         DataLoader(uint8, scale=255) + minifa.train_step, the public API,
                  with minifa's own choice of BLAS threads
+  minifa-plain   the same with the fused CPU kernels off (only where Numba is
+                 installed, minifa[fast]): what the fused loops buy, in the same run
   torch-tuned    PyTorch CPU, fused Adam, torch.set_flush_denormal(True) (on during its
                  own steps only: it sets the thread's FPU flags, which NumPy shares),
                  batches gathered into preallocated buffers, zero_grad(set_to_none)
   torch-default  PyTorch CPU, torch.optim.Adam's defaults, the textbook loop
 
 Every step is timed alone (its batch included). After one untimed block each,
-the contestants take turns: each round runs a block of steps of every
-contestant, in an order rotated each round, so drift in the machine's speed
-hits all alike. A table gives the median step, its 10th-90th percentiles and
-seconds per epoch (the median times 937). "tuned / minifa" above 1 means minifa
-is faster.
+the contestants take turns: each round runs a short block of steps of every
+contestant (about 10-60 ms), in an order rotated each round, so drift in the
+machine's speed hits all alike (blocks of 150 reference steps let two runs
+disagree by 1.4-2.2x on the same code; blocks of 25 by 1.6-1.9x). A table
+gives the median step, its 10th-90th percentiles and seconds per epoch (the
+median times the steps per epoch). "tuned / minifa" above 1 means minifa is
+faster.
 
 Beside: minifa's LeNet step quiet, then while a second process trains minifa's
 LeNet (minifa.train on the same data, started by this script and stopped after),
@@ -61,11 +67,10 @@ blas_scope = getattr(minifa.training, "scope", None)
 
 LR, BATCH, SEED = 3e-4, 64, 0
 WORKLOADS = {  # name: (title, sizes or "lenet", steps per block)
-    "reference": ("784-128-64-10 FA, Adam, batch 64", [784, 128, 64, 10], 150),
-    "lenet": ("LeNet-5 (examples/lenet.py), minifa FA vs PyTorch BP", "lenet", 30),
-    "wide": ("784-2048-1024-10 FA, Adam, batch 64", [784, 2048, 1024, 10], 20),
+    "reference": ("784-128-64-10 FA, Adam", [784, 128, 64, 10], 25),
+    "lenet": ("LeNet-5 (examples/lenet.py), minifa FA vs PyTorch BP", "lenet", 5),
+    "wide": ("784-2048-1024-10 FA, Adam", [784, 2048, 1024, 10], 4),
 }
-CONTESTANTS = ("minifa", "torch-tuned", "torch-default")
 
 
 def log(*parts):
@@ -73,28 +78,33 @@ def log(*parts):
     print(*parts, file=sys.stderr, flush=True)
 
 
-def build(workload, seed=SEED):
+def build(workload, seed=SEED, backend=None):
     """minifa's model for ``workload``."""
     spec = WORKLOADS[workload][1]
     if spec == "lenet":
-        return lenet((1, 28, 28), 10, "fa", seed=seed)
-    return minifa.mlp(spec, rule="fa", seed=seed)
+        return lenet((1, 28, 28), 10, "fa", seed=seed, backend=backend)
+    return minifa.mlp(spec, rule="fa", seed=seed, backend=backend)
 
 
 # --------------------------------------------------------------------------- contestants
 
 
 class Minifa:
-    """minifa's public API: a DataLoader and train_step, summed as minifa.train sums."""
+    """minifa's public API: a DataLoader and train_step, summed as minifa.train sums.
+    ``fused=False``: the same with the backend's fused kernels off (the plain NumPy
+    passes that Numba's loops replace)."""
 
-    name = "minifa"
-
-    def __init__(self, workload, ds):
-        self.model = build(workload)
+    def __init__(self, workload, ds, fused=True, backend="numpy"):
+        self.fused = fused
+        self.name = ("minifa" if fused else "minifa-plain") + \
+            ("" if backend == "numpy" else f"-{backend}")
+        self.backend = minifa.backend.get_backend(backend)
+        self.model = build(workload, backend=self.backend)
         self.optimizer = minifa.Adam(self.model.parameters(), lr=LR)
         self.loss = minifa.SoftmaxCrossEntropy()
         self.loader = minifa.DataLoader(ds.x_train, ds.y_train, batch_size=BATCH,
-                                        seed=minifa.streams(SEED).shuffle, scale=255)
+                                        seed=minifa.streams(SEED).shuffle, scale=255,
+                                        backend=self.backend)
         self.batches = self.forever()
         self.total = self.correct = 0
 
@@ -107,11 +117,21 @@ class Minifa:
         value, hits = minifa.train_step(self.model, self.loss, self.optimizer, x, y)
         self.total = self.total + value  # 0-d arrays, as minifa.train keeps them
         self.correct = correct = self.correct + hits
+        self.backend.synchronize()  # a GPU's step ends when its kernels do (no-op on NumPy)
         return correct
 
     @contextlib.contextmanager
     def turn(self):
-        yield
+        before, self.backend.fused = self.backend.fused, self.fused
+        try:
+            yield
+        finally:
+            self.backend.fused = before
+
+
+def fused_kernels():
+    """Whether this minifa has fused CPU kernels to switch off (Numba installed)."""
+    return minifa.fast.adam_kernel(numpy.zeros(1, "float32")) is not None
 
 
 class Torch:
@@ -215,9 +235,14 @@ def summary(times):
             "p90": float(numpy.percentile(t, 90)), "n": len(t)}
 
 
-def table(workload, ds, data, rounds):
+def table(workload, ds, data, rounds, backend="numpy"):
     title, _, steps = WORKLOADS[workload]
+    steps = max(2, steps * 64 // BATCH)  # blocks of about the same time at any batch
     contestants = [Minifa(workload, ds)]
+    if backend != "numpy":
+        contestants.append(Minifa(workload, ds, backend=backend))
+    elif fused_kernels():
+        contestants.append(Minifa(workload, ds, fused=False))
     if data is not None:
         contestants += [Torch(workload, data, tuned=True), Torch(workload, data, tuned=False)]
     log(f"{workload}: {rounds} rounds of {steps} steps per contestant")
@@ -230,7 +255,7 @@ def table(workload, ds, data, rounds):
 def print_table(result, steps_per_epoch):
     rows = result["rows"]
     base = rows["minifa"]["median"]
-    print(f"{result['workload']}: {result['title']}")
+    print(f"{result['workload']}: {result['title']}, batch {BATCH}")
     head = f"  {'contestant':<14} {'ms/step':>8} {'p10-p90':>13} {'s/epoch':>8} {'/ minifa':>9}"
     print(head)
     for name, r in rows.items():
@@ -385,6 +410,15 @@ def load(args):
     return minifa.load_mnist("mnist", data_dir=args.data_dir, download=False, scaled=False)
 
 
+def fused_note():
+    """Whether minifa's fused CPU loops run here (Numba installed, minifa[fast])."""
+    if not fused_kernels():
+        return "no Numba: the NumPy passes"
+    import numba
+
+    return f"numba {numba.__version__}: fused CPU loops"
+
+
 def threads_note():
     blas = [f"{i['internal_api']} {i['num_threads']} threads"
             for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
@@ -400,29 +434,41 @@ def parse_args(argv=None):
                         "~/.cache/minifa/mnist); never downloads")
     p.add_argument("--only", nargs="+", choices=list(WORKLOADS) + ["beside"], metavar="PART",
                    help=f"run only these parts ({', '.join(WORKLOADS)}, beside)")
-    p.add_argument("--rounds", type=int, default=7, help="timed rounds per table")
+    p.add_argument("--rounds", type=int, default=42, help="timed rounds per table")
+    p.add_argument("--batch", type=int, default=BATCH, help="batch size (default 64)")
+    p.add_argument("--backend", choices=["numpy", "cupy"], default="numpy",
+                   help="cupy: the tables put minifa on the GPU beside minifa on NumPy "
+                        "(PyTorch, the profiles and beside are left out)")
     p.add_argument("--profile", action="store_true", help="also print minifa's step profiles")
     p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
+    if args.batch < 1:
+        p.error("--batch must be at least 1")
     return args
 
 
 def main(argv=None):
+    global BATCH
     args = parse_args(argv)
+    BATCH = args.batch  # every contestant's batch
     if args.background:
         return background(args)
     try:
+        minifa.backend.get_backend(args.backend)  # a missing CuPy or GPU: one line, first
         ds = load(args)
     except minifa.MinifaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     parts = args.only or list(WORKLOADS) + ["beside"]
-    data = torch_data(ds)
+    on_gpu = args.backend != "numpy"
+    if on_gpu:  # PyTorch on the CPU beside a GPU says nothing; threads are a CPU matter
+        parts, args.profile = [p for p in parts if p != "beside"], False
+    data = None if on_gpu else torch_data(ds)
     steps_per_epoch = len(ds.y_train) // BATCH
     versions = f"numpy {numpy.__version__}, minifa {minifa.__version__} " \
-               f"({os.path.dirname(minifa.__file__)})"
+               f"({os.path.dirname(minifa.__file__)}), {fused_note()}"
     if data is not None:
         import torch
         versions += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
@@ -436,7 +482,7 @@ def main(argv=None):
     results = []
     for workload in WORKLOADS:
         if workload in parts:
-            results.append(table(workload, ds, data, args.rounds))
+            results.append(table(workload, ds, data, args.rounds, args.backend))
             print_table(results[-1], steps_per_epoch)
             print()
     if results:
