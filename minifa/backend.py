@@ -77,9 +77,9 @@ class Backend:
         return self._kernels[name]
 
     def cpu_loop(self, name):
-        """A compiled CPU loop for a fast path with no GPU kernel (im2col, col2im,
-        max pooling, a batch's gather): Numba's on NumPy (minifa.numba_kernels),
-        None on other backends, without Numba, or with ``fused`` off."""
+        """A compiled CPU loop for a fast path with no GPU kernel (im2col, col2im):
+        Numba's on NumPy (minifa.numba_kernels), None on other backends, without
+        Numba, or with ``fused`` off."""
         if self._compile_loop is None or not self.fused:
             return None
         if name not in self._loops:

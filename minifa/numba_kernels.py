@@ -13,12 +13,14 @@ numbers to the bit.
 
 The NumPy backend hands them out by name: ``Backend.elementwise`` those that
 mirror a CuPy kernel of the same name (Adam), ``Backend.cpu_loop`` those with
-no GPU counterpart (col2im). The loops are serial and release the GIL, so
-Numba's own threading layer (GNU OpenMP on Linux, which spins beside the BLAS
-threads and aborts a forked child) never starts; a serial loop also ran Adam
-faster than Numba's parallel one here. Loops for im2col, max pooling and a
-batch's gather, written the same way, ran slower than NumPy's strided copies on
-LeNet's shapes, so those stay NumPy.
+no GPU counterpart (im2col, col2im, 2x2 max pooling). The loops are serial and release the GIL,
+so Numba's own threading layer (GNU OpenMP on Linux, which spins beside the
+BLAS threads and aborts a forked child) never starts; a serial loop also ran
+Adam faster than Numba's parallel one here. What keeps a loop fast is indices
+that are sums of loop counters: the compiler then drops the negative-index
+checks and vectorizes. Loops with a stride or window size as a factor in the
+index, and loops for ReLU's backward and a batch's gather, ran slower than
+NumPy on LeNet's shapes, so those cases stay NumPy.
 
 Optional: ``pip install 'minifa[fast]'``. Without Numba, or with the environment
 variable ``MINIFA_NUMBA=0``, both hooks return None and the NumPy lines run.
@@ -99,29 +101,103 @@ def adam():
 # --------------------------------------------------------------------------- CPU-only loops
 
 
-def col2im():
-    """Conv2d.col2im into dx laid out (c, n, h, w), as the plain lines lay it out:
-    ``dx[c, i, p + stride*r, q + stride*s] += dcols[c, p, q, i, r, s]``, summed
-    over (p, q) in their order, the padding's share dropped."""
+def im2col():
+    """Conv2d.im2col at stride 1, from the padded input laid out (c, n, h, w):
+    ``cols[c, p, q, i, r, s] = xpad[c, i, p + r, q + s]``. Every index is a sum of
+    loop counters, so the compiler drops the negative-index checks and copies
+    whole rows; with a stride factor in the index it does not, and ran slower
+    than NumPy's strided copies (other strides stay NumPy)."""
 
     @jit
-    def loop(dcols, stride, pad, dx):
-        c_in, kh, kw, n, oh, ow = dcols.shape
-        h, w = dx.shape[2], dx.shape[3]
-        dx[...] = 0
-        for p in range(kh):
-            for q in range(kw):
-                for c in range(c_in):
+    def loop(xpad, cols):
+        c_in, kh, kw, n, oh, ow = cols.shape
+        for c in range(c_in):
+            for p in range(kh):
+                for q in range(kw):
                     for i in range(n):
                         for r in range(oh):
-                            y = p + stride * r - pad
-                            if 0 <= y < h:
-                                for s in range(ow):
-                                    u = q + stride * s - pad
-                                    if 0 <= u < w:
-                                        dx[c, i, y, u] += dcols[c, p, q, i, r, s]
+                            for s in range(ow):
+                                cols[c, p, q, i, r, s] = xpad[c, i, p + r, q + s]
 
     return loop
 
 
-LOOPS = {"minifa_adam": adam, "col2im": col2im}
+def col2im():
+    """Conv2d.col2im at stride 1, into the padded gradient laid out (c, n, h, w),
+    zeros to begin with: ``dxpad[c, i, p + r, q + s] += dcols[c, p, q, i, r, s]``,
+    each pixel's sum taken over (p, q) in the plain lines' order. Indices are
+    sums of loop counters, as in im2col."""
+
+    @jit
+    def loop(dcols, dxpad):
+        c_in, kh, kw, n, oh, ow = dcols.shape
+        for c in range(c_in):
+            for p in range(kh):
+                for q in range(kw):
+                    for i in range(n):
+                        for r in range(oh):
+                            for s in range(ow):
+                                dxpad[c, i, p + r, q + s] += dcols[c, p, q, i, r, s]
+
+    return loop
+
+
+def max_pool_2x2():
+    """MaxPool2d.forward for 2x2 windows: ``z[a, b, r, s]`` the maximum of
+    ``x[a, b, 2r + p, 2s + q]`` over (p, q) in row-major order, each step taken as
+    NumPy's ``maximum`` takes it (the first unless the second is larger or NaN).
+    ``2r`` is written ``r + r``, a sum of loop counters, as in im2col."""
+
+    @jit
+    def loop(x, z):
+        n0, n1, oh, ow = z.shape
+        for a in range(n0):
+            for b in range(n1):
+                for r in range(oh):
+                    for s in range(ow):
+                        m = x[a, b, r + r, s + s]
+                        v = x[a, b, r + r, s + s + 1]
+                        m = m if m >= v or m != m else v
+                        v = x[a, b, r + r + 1, s + s]
+                        m = m if m >= v or m != m else v
+                        v = x[a, b, r + r + 1, s + s + 1]
+                        m = m if m >= v or m != m else v
+                        z[a, b, r, s] = m
+
+    return loop
+
+
+def max_pool_2x2_backward():
+    """MaxPool2d.bp_feedback for 2x2 windows: ``dx = first * delta`` at each window
+    entry, ``first`` true at the first (p, q) in row-major order where ``x == z``;
+    the boolean multiplied as NumPy does (so -0.0 and NaN come out alike)."""
+
+    @jit
+    def loop(x, z, delta, one, zero, dx):
+        n0, n1, oh, ow = z.shape
+        for a in range(n0):
+            for b in range(n1):
+                for r in range(oh):
+                    for p in range(2):
+                        for s in range(ow):
+                            zz, d = z[a, b, r, s], delta[a, b, r, s]
+                            free = True  # no maximum yet in this window
+                            if p == 1:  # the window's first row came before
+                                free = not (x[a, b, r + r, s + s] == zz or
+                                            x[a, b, r + r, s + s + 1] == zz)
+                            for q in range(2):
+                                is_max = x[a, b, r + r + p, s + s + q] == zz
+                                first = one if is_max and free else zero
+                                dx[a, b, r + r + p, s + s + q] = first * d
+                                if is_max:
+                                    free = False
+
+    def kernel(x, z, delta, dx):
+        T = dx.dtype.type
+        loop(x, z, delta, T(1), T(0), dx)
+
+    return kernel
+
+
+LOOPS = {"minifa_adam": adam, "im2col": im2col, "col2im": col2im,
+         "max_pool_2x2": max_pool_2x2, "max_pool_2x2_backward": max_pool_2x2_backward}

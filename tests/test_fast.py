@@ -132,18 +132,35 @@ def test_numba_adam_gives_the_folded_passes_to_the_bit(dtype, restore_fused):
     (3, 4, (3, 2), 2, 1, 9, 8),  # strided, padded, a rectangular kernel
     (2, 3, 3, 3, 2, 7, 11),  # stride as large as the kernel, padding wider than a step
 ])
-def test_numba_col2im_gives_the_plain_sums_to_the_bit(c_in, c_out, kernel_size, stride, padding,
-                                                      h, w, restore_fused):
+def test_numba_im2col_and_col2im_give_the_plain_lines_to_the_bit(
+        c_in, c_out, kernel_size, stride, padding, h, w, restore_fused):
     rng = numpy.random.default_rng(5)
     conv = minifa.FAConv2d(c_in, c_out, kernel_size, stride, padding, rng=0, feedback_rng=1)
     x = rng.standard_normal((4, c_in, h, w)).astype("float32")
     delta = rng.standard_normal(conv.forward(x).shape).astype("float32")
-    outs = []
+    outs, cols = [], []
     for on in (True, False):
         fused(on)
+        cols.append(conv.im2col(x))
         outs.append(conv.feedback(delta))
     assert outs[0].shape == outs[1].shape == x.shape
     numpy.testing.assert_array_equal(outs[0], outs[1])
+    assert cols[0].shape == cols[1].shape
+    numpy.testing.assert_array_equal(cols[0], cols[1])
+
+
+@numba_loops
+def test_numba_im2col_reads_maps_in_either_layout(restore_fused):
+    rng = numpy.random.default_rng(7)
+    conv = minifa.FAConv2d(6, 16, 5, rng=0, feedback_rng=1)
+    channel_major = rng.standard_normal((6, 4, 14, 14)).astype("float32").transpose(1, 0, 2, 3)
+    for x in (channel_major, numpy.ascontiguousarray(channel_major)):
+        cols = []
+        for on in (True, False):
+            fused(on)
+            conv.forward(x)
+            cols.append(conv.cols)
+        numpy.testing.assert_array_equal(cols[0], cols[1])
 
 
 def test_fused_kernels_can_be_switched_off(monkeypatch, restore_fused):
@@ -191,3 +208,32 @@ def test_a_forked_child_runs_the_loops_as_its_parent():
     finally:
         child.join(timeout=10)
     assert child.exitcode == 0
+
+
+@numba_loops
+@pytest.mark.parametrize("layout", ["channel by channel", "image by image"])
+def test_numba_max_pool_gives_the_plain_lines_to_the_bit(layout, restore_fused):
+    rng = numpy.random.default_rng(8)
+    x = rng.standard_normal((6, 4, 8, 10)).astype("float32").transpose(1, 0, 2, 3)
+    x[x < 0] = 0.0  # ReLU maps: windows with ties at 0
+    x[0, 0, 0, :4] = [numpy.nan, 1.0, 2.0, numpy.nan]  # NaN wins the maximum, first or not
+    x[1, 1, 2:4, 2:4] = -0.0  # a window of signed zeros
+    if layout == "image by image":
+        x = numpy.ascontiguousarray(x)
+    delta = rng.standard_normal((4, 6, 4, 5)).astype("float32")
+    delta[0, 0, 0, 0] = -1.0  # 0 * a negative delta is -0.0, in both
+    outs = []
+    for on in (True, False):
+        fused(on)
+        pool = minifa.MaxPool2d(2)
+        outs.append((pool.forward(x), pool.backward(delta)))
+    for a, b in zip(*outs):
+        assert a.shape == b.shape
+        numpy.testing.assert_array_equal(a, b)
+        numpy.testing.assert_array_equal(numpy.signbit(a), numpy.signbit(b))
+
+
+def test_max_pool_of_other_windows_runs_the_numpy_lines(restore_fused):
+    x = numpy.arange(2 * 3 * 6 * 6, dtype="float32").reshape(2, 3, 6, 6)
+    assert minifa.fast.max_pool(x, 3) is None
+    assert minifa.MaxPool2d(3).forward(x).shape == (2, 3, 2, 2)

@@ -121,6 +121,9 @@ class Conv2d(Layer):
         one strided slice, which fills rows (c, p, q) of ``cols`` for every
         channel c at once.
         """
+        fused = fast.im2col(self, x)  # the lines below as one CPU loop, where there is one
+        if fused is not None:
+            return fused
         # One column per pixel (not one row) makes each slice's copy one
         # contiguous block of cols.
         xp, s, (n, c, _, _), oh, ow = self.xp, self.stride, self.x_shape, self.oh, self.ow
@@ -231,14 +234,19 @@ class MaxPool2d(Layer):
                              f"divisible by {k}, got {tuple(x.shape)}: crop or pad the images")
         xp = get_array_module(x)
         self.x = x
-        z = x[:, :, 0::k, 0::k]  # (n, c, h/k, w/k): the window entries at offset (0, 0)
-        for p, q in self.offsets()[1:]:
-            z = xp.maximum(z, x[:, :, p::k, q::k])  # z = max over the window
+        z = fast.max_pool(x, k)  # the lines below as one CPU loop, where there is one
+        if z is None:
+            z = x[:, :, 0::k, 0::k]  # (n, c, h/k, w/k): the window entries at offset (0, 0)
+            for p, q in self.offsets()[1:]:
+                z = xp.maximum(z, x[:, :, p::k, q::k])  # z = max over the window
         self.z = z
         return z
 
     def bp_feedback(self, delta):
         xp, k = get_array_module(delta), self.k
+        fused = fast.max_pool_backward(self.x, self.z, delta, k)  # the lines below, one CPU loop
+        if fused is not None:
+            return fused
         # (n, c, h, w), every entry set below, laid out as x (a conv's maps are channel by
         # channel): mixed layouts would make each strided line below a transposing copy
         dx = xp.empty_like(self.x, dtype=delta.dtype)
