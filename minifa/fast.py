@@ -120,7 +120,10 @@ def max_pool_backward(x, z, delta, k):
     if loop is None:
         return None
     swap = channel_major(x)
-    views = [a.transpose(1, 0, 2, 3) if swap else a for a in (x, z, delta)]
+    # a delta laid out otherwise than x (after a Flatten) is copied: the loop reads it
+    # in one pass, where strided reads cost more than the copy (LeNet's pool 2)
+    views = [numpy.ascontiguousarray(a.transpose(1, 0, 2, 3) if swap else a)
+             for a in (x, z, delta)]
     dx = numpy.empty(views[0].shape, dtype=delta.dtype)
     loop(*views, dx)
     return dx.transpose(1, 0, 2, 3) if swap else dx
