@@ -122,6 +122,9 @@ class Minifa:
 
     @contextlib.contextmanager
     def turn(self):
+        if not hasattr(self.backend, "fused"):  # a minifa from before fused CPU loops
+            yield
+            return
         before, self.backend.fused = self.backend.fused, self.fused
         try:
             yield
@@ -130,8 +133,10 @@ class Minifa:
 
 
 def fused_kernels():
-    """Whether this minifa has fused CPU kernels to switch off (Numba installed)."""
-    return minifa.fast.adam_kernel(numpy.zeros(1, "float32")) is not None
+    """Whether this minifa has fused CPU kernels to switch off (Numba installed;
+    False for a minifa from before them, so that this script times that too)."""
+    kernel = getattr(minifa.fast, "adam_kernel", None)
+    return kernel is not None and kernel(numpy.zeros(1, "float32")) is not None
 
 
 class Torch:
