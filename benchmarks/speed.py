@@ -419,9 +419,7 @@ def fused_note():
     """Whether minifa's fused CPU loops run here (Numba installed, minifa[fast])."""
     if not fused_kernels():
         return "no Numba: the NumPy passes"
-    import numba
-
-    return f"numba {numba.__version__}: fused CPU loops"
+    return f"numba {minifa.numba_kernels.version()}: fused CPU loops"
 
 
 def threads_note():

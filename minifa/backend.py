@@ -67,9 +67,9 @@ class Backend:
         """One fused elementwise kernel for a chain that would otherwise launch a
         kernel (or make a pass over memory) per operation: CuPy's
         ``ElementwiseKernel`` on a GPU, the Numba loop of the same name on NumPy
-        (minifa.numba_kernels), or None where there is no such thing (NumPy
-        without Numba): callers then run the plain array code, which stays the
-        reference the fused form is tested against."""
+        (minifa.numba_kernels), or None where there is no such thing (no loop of
+        that name, NumPy without Numba, ``fused`` off): callers then run the plain
+        array code, which stays the reference the fused form is tested against."""
         if self._compile_kernel is None or not self.fused:
             return None
         if name not in self._kernels:
@@ -77,9 +77,9 @@ class Backend:
         return self._kernels[name]
 
     def cpu_loop(self, name):
-        """A compiled CPU loop for a fast path with no GPU kernel (im2col, col2im):
-        Numba's on NumPy (minifa.numba_kernels), None on other backends, without
-        Numba, or with ``fused`` off."""
+        """A compiled CPU loop for a fast path with no GPU kernel (im2col, col2im,
+        2x2 max pooling): Numba's on NumPy (minifa.numba_kernels), None on other
+        backends, without Numba, or with ``fused`` off."""
         if self._compile_loop is None or not self.fused:
             return None
         if name not in self._loops:

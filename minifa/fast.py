@@ -72,7 +72,7 @@ def im2col(conv, x):
     strides included). LeNet, 2-core machine, medians: conv 1's 364 -> 262 us,
     conv 2's 677 -> 300 us."""
     loop = None if conv.stride != 1 else backend_of(x).cpu_loop("im2col")
-    if loop is None:
+    if loop is None or x.shape != conv.x_shape:  # the loop trusts the shapes forward set
         return None
     n, c = x.shape[:2]
     cols = numpy.empty((c, conv.kh, conv.kw, n, conv.oh, conv.ow), dtype=x.dtype)
@@ -99,8 +99,9 @@ def col2im(conv, dcols):
 
 def max_pool(x, k):
     """``MaxPool2d.forward``'s maximum over each 2x2 window as one compiled CPU
-    loop, or None where there is none (other windows included); z is laid out
-    as x. LeNet's two pools, medians: 163 -> 75 and 107 -> 36 us."""
+    loop, or None where there is none (other windows included). Maps laid out
+    image by image or channel by channel (a conv's) keep their layout in z.
+    LeNet's two pools, medians: 163 -> 75 and 107 -> 36 us."""
     loop = None if k != 2 else backend_of(x).cpu_loop("max_pool_2x2")
     if loop is None:
         return None
@@ -114,10 +115,11 @@ def max_pool(x, k):
 
 def max_pool_backward(x, z, delta, k):
     """``MaxPool2d.bp_feedback``, delta to each 2x2 window's first maximum, as one
-    compiled CPU loop, or None where there is none; dx is laid out as x. LeNet's
-    two pools, medians: 425 -> 285 and 263 -> 127 us."""
+    compiled CPU loop, or None where there is none; dx keeps x's layout (image by
+    image or channel by channel). LeNet's two pools, medians: 425 -> 285 and
+    263 -> 127 us."""
     loop = None if k != 2 else backend_of(x).cpu_loop("max_pool_2x2_backward")
-    if loop is None:
+    if loop is None or delta.shape != z.shape:  # the loop trusts the shapes
         return None
     swap = channel_major(x)
     # a delta laid out otherwise than x (after a Flatten) is copied: the loop reads it
@@ -152,23 +154,27 @@ def adam_step(opt):
     temporary costs page faults that double the step). On a GPU the ten passes
     are one fused kernel, and on NumPy with Numba installed one compiled loop
     (minifa.numba_kernels: the same operations per element, so the same bits;
-    784-2048-1024-10 net, 2 cores: Adam 6.5 -> 1.9 ms a step). Without Numba, a
-    model of at least ``PARALLEL_MIN`` parameters runs the passes slice by
-    slice (``CHUNK`` elements, small enough that all ten stay in cache), the
-    slices shared among the step's threads: for the same net that took Adam's
-    share of a step from 19 to 16 ms. Each element sees the same operations
-    either way, so the slices give the folded result to the bit.
+    784-2048-1024-10 net, 2 cores, in training steps: 6.9 -> 2.3 ms). Without
+    Numba, a model of at least ``PARALLEL_MIN`` parameters runs the passes on
+    NumPy slice by slice (``CHUNK`` elements, small enough that all ten stay in
+    cache), the slices shared among the step's threads: for the same net, on
+    an earlier, slower machine, that took Adam from 19 to 16 ms a step. Each
+    element sees the same operations either way, so the slices give the folded
+    result to the bit.
     """
     b1, b2, t = opt.b1, opt.b2, opt.t
     c1, c2 = 1.0 - b1**t, 1.0 - b2**t
     r = math.sqrt(c2 / (1.0 - b2))
     k_t, eps_t = opt.lr * (1.0 - b1) * r / c1, opt.eps * r
-    arrays = (opt.w, opt.g, opt.mu, opt.nu, opt.s)
     kernel = adam_kernel(opt.w)
     if kernel is not None:
         kernel(opt.g, b1, b2, k_t, eps_t, opt.w, opt.mu, opt.nu)
-    elif opt.w.size >= PARALLEL_MIN and workers() > 1:
-        sliced(adam_passes, arrays, b1, b2, k_t, eps_t)
+        return
+    if opt.s is None:  # the passes' scratch, made when they first run
+        opt.s = opt.xp.empty_like(opt.w)
+    arrays = (opt.w, opt.g, opt.mu, opt.nu, opt.s)
+    if opt.xp is numpy and opt.w.size >= PARALLEL_MIN and workers() > 1:
+        sliced(adam_passes, arrays, b1, b2, k_t, eps_t)  # threads for NumPy's loops alone
     else:
         adam_passes(*arrays, b1, b2, k_t, eps_t)
 
@@ -183,9 +189,9 @@ def adam_kernel(w):
 
 
 def prepare_adam(opt):
-    """Compile the fused kernel for ``opt``'s arrays now, on empty slices, so that
-    the first training step does not pay for it (a Numba loop compiles, or loads
-    from its cache, on its first call)."""
+    """Call the fused kernel once on empty slices, so that a Numba loop compiles
+    (or loads from its cache) now and not in the first training step. CuPy
+    returns at once on empty arrays and compiles at the first step, as before."""
     kernel = adam_kernel(opt.w)
     if kernel is not None:
         kernel(opt.g[:0], opt.b1, opt.b2, 0.0, opt.eps, opt.w[:0], opt.mu[:0], opt.nu[:0])

@@ -3,18 +3,19 @@ knows about Numba, as backend.py is the one that knows about CuPy.
 
 A chain of NumPy operations makes one pass over memory per operation, and a
 strided copy pays per row of its innermost axis. On a large array the passes,
-not the arithmetic, are the cost: Adam's ten passes over a 784-2048-1024-10
-net's 3.7M weights took 8.9 ms where one loop reading each element once took
-1.7 ms, and 103 against 30 us on a 784-128-64-10 net's 109k (medians, one
-thread, 2-core machine). Each loop here is the plain NumPy line it replaces,
-written element by element: the same operations in the same order, in the
-arrays' dtype, without fast-math, so that tests/test_fast.py finds the same
-numbers to the bit.
+not the arithmetic, are the cost: in training steps on a 2-core machine
+(medians, the two forms interleaved) Adam took 6.9 ms as ten passes over a
+784-2048-1024-10 net's 3.7M weights and 2.3 ms as one loop reading each
+element once, 138 against 47 us on a 784-128-64-10 net's 109k. Each loop here
+is the plain NumPy lines it replaces, written element by element (the CuPy
+kernel's operation string is not compiled here: the loop is written out beside
+it): the same operations in the same order, in the arrays' dtype, without
+fast-math, so that tests/test_fast.py finds the same numbers to the bit.
 
 The NumPy backend hands them out by name: ``Backend.elementwise`` those that
 mirror a CuPy kernel of the same name (Adam), ``Backend.cpu_loop`` those with
-no GPU counterpart (im2col, col2im, 2x2 max pooling). The loops are serial and release the GIL,
-so Numba's own threading layer (GNU OpenMP on Linux, which spins beside the
+no GPU counterpart (im2col, col2im, 2x2 max pooling). The loops are serial and
+release the GIL, so Numba's own threading layer (GNU OpenMP on Linux, which spins beside the
 BLAS threads and aborts a forked child) never starts; a serial loop also ran
 Adam faster than Numba's parallel one here. What keeps a loop fast is indices
 that are sums of loop counters: the compiler then drops the negative-index
@@ -23,9 +24,13 @@ index, and loops for ReLU's backward and a batch's gather, ran slower than
 NumPy on LeNet's shapes, so those cases stay NumPy.
 
 Optional: ``pip install 'minifa[fast]'``. Without Numba, or with the environment
-variable ``MINIFA_NUMBA=0``, both hooks return None and the NumPy lines run.
-Unlike NumPy, a compiled loop ignores ``numpy.errstate``: an overflow gives inf
-without a warning (``minifa.train``'s guard then stops the run with one error).
+variable ``MINIFA_NUMBA=0`` (read when a backend first asks for a loop), both
+hooks return None and the NumPy lines run; ``Backend.fused = False`` switches
+them off at any time. Compiled code is cached beside this module (or in
+Numba's user cache folder, $NUMBA_CACHE_DIR); where neither can be written the
+loops compile afresh in each process. Unlike NumPy, a compiled loop ignores
+``numpy.errstate``: an overflow gives inf without a warning (``minifa.train``'s
+guard then stops the run with one error).
 """
 
 import os
@@ -33,7 +38,6 @@ import os
 import numpy
 
 ENV_VAR = "MINIFA_NUMBA"
-_COMPILED = {}
 
 
 def enabled():
@@ -55,22 +59,33 @@ def compile_kernel(in_params, out_params, operation, name):
 
 
 def compile_loop(name):
-    """The loop called ``name``, compiled on first use, or None (no Numba,
+    """The loop called ``name`` (compiled on its first call), or None (no Numba,
     switched off, or no loop of that name)."""
     if name not in LOOPS or not enabled():
         return None
-    if name not in _COMPILED:
-        _COMPILED[name] = LOOPS[name]()
-    return _COMPILED[name]
+    return LOOPS[name]()  # the backend keeps it
 
 
 def jit(f):
     """Numba's compiler as these loops use it: no Python objects, the GIL released,
     NumPy's error model (a division by zero gives inf instead of a branch that
-    keeps the loop from vectorizing), compiled code cached on disk."""
+    keeps the loop from vectorizing), compiled code cached on disk where a cache
+    folder can be written."""
     import numba
 
-    return numba.njit(nogil=True, error_model="numpy", cache=True)(f)
+    try:
+        return numba.njit(nogil=True, error_model="numpy", cache=True)(f)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True, error_model="numpy")(f)
+
+
+def version():
+    """Numba's version, or None where it is not installed."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.__version__
 
 
 # ------------------------------------------------------------------ mirrors of CuPy kernels
@@ -145,7 +160,8 @@ def col2im():
 def max_pool_2x2():
     """MaxPool2d.forward for 2x2 windows: ``z[a, b, r, s]`` the maximum of
     ``x[a, b, 2r + p, 2s + q]`` over (p, q) in row-major order, each step taken as
-    NumPy's ``maximum`` takes it (the first unless the second is larger or NaN).
+    NumPy's ``maximum(m, v)`` takes it: m only if it is larger or NaN, so of two
+    equal values (+0.0 and -0.0) the second.
     ``2r`` is written ``r + r``, a sum of loop counters, as in im2col."""
 
     @jit
@@ -157,11 +173,11 @@ def max_pool_2x2():
                     for s in range(ow):
                         m = x[a, b, r + r, s + s]
                         v = x[a, b, r + r, s + s + 1]
-                        m = m if m >= v or m != m else v
+                        m = m if m > v or m != m else v
                         v = x[a, b, r + r + 1, s + s]
-                        m = m if m >= v or m != m else v
+                        m = m if m > v or m != m else v
                         v = x[a, b, r + r + 1, s + s + 1]
-                        m = m if m >= v or m != m else v
+                        m = m if m > v or m != m else v
                         z[a, b, r, s] = m
 
     return loop

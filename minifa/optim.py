@@ -226,7 +226,7 @@ class Adam(Optimizer):
         self.state_names = ("mu", "nu") if self.fast else ("m", "v")
         for name in self.state_names:
             setattr(self, name, self.xp.zeros_like(self.w))
-        self.s = self.xp.empty_like(self.w)  # scratch for the folded passes
+        self.s = None  # the folded NumPy passes' scratch, made by the first that runs
         if self.fast:
             prepare_adam(self)  # compiles a fused kernel before the first step
 

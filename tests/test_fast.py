@@ -126,18 +126,20 @@ def test_numba_adam_gives_the_folded_passes_to_the_bit(dtype, restore_fused):
 
 
 @numba_loops
-@pytest.mark.parametrize("c_in, c_out, kernel_size, stride, padding, h, w", [
-    (6, 16, 5, 1, 0, 14, 14),  # LeNet's conv 2
-    (1, 6, 5, 1, 2, 28, 28),  # LeNet's conv 1, padded
-    (3, 4, (3, 2), 2, 1, 9, 8),  # strided, padded, a rectangular kernel
-    (2, 3, 3, 3, 2, 7, 11),  # stride as large as the kernel, padding wider than a step
+@pytest.mark.parametrize("c_in, c_out, kernel_size, stride, padding, h, w, dtype", [
+    (6, 16, 5, 1, 0, 14, 14, "float32"),  # LeNet's conv 2
+    (1, 6, 5, 1, 2, 28, 28, "float32"),  # LeNet's conv 1, padded
+    (3, 4, (3, 2), 1, 1, 9, 8, "float64"),  # a rectangular kernel, float64
+    (3, 4, (3, 2), 2, 1, 9, 8, "float32"),  # strided (the NumPy lines both ways)
+    (2, 3, 3, 3, 2, 7, 11, "float32"),  # stride as large as the kernel, padding wider
 ])
 def test_numba_im2col_and_col2im_give_the_plain_lines_to_the_bit(
-        c_in, c_out, kernel_size, stride, padding, h, w, restore_fused):
+        c_in, c_out, kernel_size, stride, padding, h, w, dtype, restore_fused):
     rng = numpy.random.default_rng(5)
-    conv = minifa.FAConv2d(c_in, c_out, kernel_size, stride, padding, rng=0, feedback_rng=1)
-    x = rng.standard_normal((4, c_in, h, w)).astype("float32")
-    delta = rng.standard_normal(conv.forward(x).shape).astype("float32")
+    conv = minifa.FAConv2d(c_in, c_out, kernel_size, stride, padding, rng=0, feedback_rng=1,
+                           dtype=dtype)
+    x = rng.standard_normal((4, c_in, h, w)).astype(dtype)
+    delta = rng.standard_normal(conv.forward(x).shape).astype(dtype)
     outs, cols = [], []
     for on in (True, False):
         fused(on)
@@ -218,6 +220,8 @@ def test_numba_max_pool_gives_the_plain_lines_to_the_bit(layout, restore_fused):
     x[x < 0] = 0.0  # ReLU maps: windows with ties at 0
     x[0, 0, 0, :4] = [numpy.nan, 1.0, 2.0, numpy.nan]  # NaN wins the maximum, first or not
     x[1, 1, 2:4, 2:4] = -0.0  # a window of signed zeros
+    x[1, 1, 4:6, 2:4] = [[0.0, 0.0], [0.0, -0.0]]  # ties of +0 and -0: NumPy keeps the last
+    x[1, 1, 4:6, 4:6] = [[-0.0, 0.0], [0.0, 0.0]]
     if layout == "image by image":
         x = numpy.ascontiguousarray(x)
     delta = rng.standard_normal((4, 6, 4, 5)).astype("float32")
@@ -237,3 +241,41 @@ def test_max_pool_of_other_windows_runs_the_numpy_lines(restore_fused):
     x = numpy.arange(2 * 3 * 6 * 6, dtype="float32").reshape(2, 3, 6, 6)
     assert minifa.fast.max_pool(x, 3) is None
     assert minifa.MaxPool2d(3).forward(x).shape == (2, 3, 2, 2)
+
+
+@numba_loops
+def test_the_loops_leave_shapes_they_were_not_made_for_to_the_numpy_lines(restore_fused):
+    x = numpy.ones((2, 3, 4, 4), "float32")
+    pool = minifa.MaxPool2d(2)
+    z = pool.forward(x)
+    broadcast = numpy.ones((2, 3, 2, 1), "float32")  # the NumPy lines broadcast it
+    assert minifa.fast.max_pool_backward(x, z, broadcast, 2) is None
+    assert pool.backward(broadcast).shape == x.shape
+    conv = minifa.Conv2d(3, 2, 3, rng=0)
+    conv.forward(x)
+    assert minifa.fast.im2col(conv, x[:1]) is None  # not the shape forward saw
+
+
+@numba_loops
+def test_without_a_writable_cache_the_loops_compile_uncached(monkeypatch):
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])  # no folder will do
+    loop = numba_kernels.compile_loop("max_pool_2x2")
+    x = numpy.arange(16, dtype="float32").reshape(1, 1, 4, 4)
+    z = numpy.empty((1, 1, 2, 2), "float32")
+    loop(x, z)
+    numpy.testing.assert_array_equal(z[0, 0], [[5, 7], [13, 15]])
+
+
+def test_adam_slices_only_numpy_arrays(monkeypatch, strict):
+    # without a fused kernel, the threaded slices are for NumPy's loops alone
+    monkeypatch.setattr(minifa.fast, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(minifa.fast, "workers", lambda: 2)
+    monkeypatch.setattr(minifa.fast, "sliced", lambda *a: pytest.fail("sliced a device array"))
+    model = minifa.mlp([4, 3, 2], rule="fa", seed=0, backend=strict)
+    opt = minifa.Adam(model.parameters(), lr=1e-2)
+    x = strict.asarray(numpy.ones((5, 4), "float32"))
+    y = strict.asarray(numpy.array([0, 1, 0, 1, 1]))
+    minifa.train_step(model, minifa.SoftmaxCrossEntropy(), opt, x, y)
+    assert opt.t == 1
