@@ -56,7 +56,6 @@ import sys
 import time
 
 import numpy
-import threadpoolctl
 from compare_torch import OtherLoad
 
 import minifa
@@ -423,6 +422,10 @@ def fused_note():
 
 
 def threads_note():
+    try:
+        import threadpoolctl
+    except ImportError:  # a bare GPU machine may lack it; minifa needs it only on NumPy
+        return "BLAS: unknown (threadpoolctl is not installed)"
     blas = [f"{i['internal_api']} {i['num_threads']} threads"
             for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     policy = "minifa.threads (auto unless MINIFA_THREADS is set)" if blas_scope else \
