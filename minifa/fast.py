@@ -106,11 +106,11 @@ def max_pool(x, k):
     if loop is None:
         return None
     swap = channel_major(x)
-    xs = x.transpose(1, 0, 2, 3) if swap else x
+    xs = walk_order(x, swap)
     a, b, h, w = xs.shape
     z = numpy.empty((a, b, h // 2, w // 2), dtype=x.dtype)
     loop(xs, z)
-    return z.transpose(1, 0, 2, 3) if swap else z
+    return walk_order(z, swap)
 
 
 def max_pool_backward(x, z, delta, k):
@@ -124,17 +124,22 @@ def max_pool_backward(x, z, delta, k):
     swap = channel_major(x)
     # a delta laid out otherwise than x (after a Flatten) is copied: the loop reads it
     # in one pass, where strided reads cost more than the copy (LeNet's pool 2)
-    views = [numpy.ascontiguousarray(a.transpose(1, 0, 2, 3) if swap else a)
-             for a in (x, z, delta)]
+    views = [numpy.ascontiguousarray(walk_order(a, swap)) for a in (x, z, delta)]
     dx = numpy.empty(views[0].shape, dtype=delta.dtype)
     loop(*views, dx)
-    return dx.transpose(1, 0, 2, 3) if swap else dx
+    return walk_order(dx, swap)
 
 
 def channel_major(x):
     """Whether maps (n, c, h, w) lie in memory channel by channel, as a conv's do:
     a loop over (c, n, h, w) then walks them straight through."""
     return x.strides[1] > x.strides[0]
+
+
+def walk_order(a, swap):
+    """``a`` (n, c, h, w) as the (c, n, h, w) view where ``swap``, else as it is;
+    applied twice, the identity (back to (n, c, h, w))."""
+    return a.transpose(1, 0, 2, 3) if swap else a
 
 
 # --------------------------------------------------------------------------- Adam

@@ -15,9 +15,9 @@ fast-math, so that tests/test_fast.py finds the same numbers to the bit.
 The NumPy backend hands them out by name: ``Backend.elementwise`` those that
 mirror a CuPy kernel of the same name (Adam), ``Backend.cpu_loop`` those with
 no GPU counterpart (im2col, col2im, 2x2 max pooling). The loops are serial and
-release the GIL, so Numba's own threading layer (GNU OpenMP on Linux, which spins beside the
-BLAS threads and aborts a forked child) never starts; a serial loop also ran
-Adam faster than Numba's parallel one here. What keeps a loop fast is indices
+release the GIL, so Numba's own threading layer (GNU OpenMP on Linux, which
+spins beside the BLAS threads and aborts a forked child) never starts; a serial
+loop also ran Adam faster than Numba's parallel one here. What keeps a loop fast is indices
 that are sums of loop counters: the compiler then drops the negative-index
 checks and vectorizes. Loops with a stride or window size as a factor in the
 index, and loops for ReLU's backward and a batch's gather, ran slower than

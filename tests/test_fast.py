@@ -100,9 +100,10 @@ def fused(on):
 
 
 @pytest.fixture
-def restore_fused():
-    yield
-    fused(True)
+def restore_fused(monkeypatch):
+    """The switch as it was before the test, whatever the test sets it to."""
+    backend = minifa.backend.get_backend("numpy")
+    monkeypatch.setattr(backend, "fused", backend.fused)
 
 
 @numba_loops
