@@ -13,15 +13,15 @@ it): the same operations in the same order, in the arrays' dtype, without
 fast-math, so that tests/test_fast.py finds the same numbers to the bit.
 
 The NumPy backend hands them out by name: ``Backend.elementwise`` those that
-mirror a CuPy kernel of the same name (Adam), ``Backend.cpu_loop`` those with
-no GPU counterpart (im2col, col2im, 2x2 max pooling). The loops are serial and
-release the GIL, so Numba's own threading layer (GNU OpenMP on Linux, which
-spins beside the BLAS threads and aborts a forked child) never starts; a serial
-loop also ran Adam faster than Numba's parallel one here. What keeps a loop fast is indices
-that are sums of loop counters: the compiler then drops the negative-index
-checks and vectorizes. Loops with a stride or window size as a factor in the
-index, and loops for ReLU's backward and a batch's gather, ran slower than
-NumPy on LeNet's shapes, so those cases stay NumPy.
+mirror a CuPy kernel of the same name (Adam, ReLU's backward),
+``Backend.cpu_loop`` those with no GPU counterpart (ReLU, a batch's scaled
+rows, im2col, col2im, 2x2 max pooling). The loops are serial and release the GIL, so Numba's own
+threading layer (GNU OpenMP on Linux, which spins beside the BLAS threads and
+aborts a forked child) never starts; a serial loop also ran Adam faster than
+Numba's parallel one here. What keeps a loop fast is indices that are sums of
+loop counters: the compiler then drops the negative-index checks and
+vectorizes. Loops with a stride or window size as a factor in the
+index ran slower than NumPy's strided copies, so other strides stay NumPy.
 
 Optional: ``pip install 'minifa[fast]'``. Without Numba, or with the environment
 variable ``MINIFA_NUMBA=0`` (read when a backend first asks for a loop), both
@@ -113,7 +113,63 @@ def adam():
     return kernel
 
 
+def relu_backward():
+    """``minifa_relu_backward``: ReLU.backward's ``delta * 1[z > 0]`` over flat arrays,
+    the indicator a 1 or a 0 of the arrays' dtype multiplied in as NumPy
+    multiplies the boolean (so a negative delta gives -0.0 and a NaN stays NaN)."""
+
+    @jit
+    def loop(delta, z, one, zero, out):
+        for i in range(out.size):
+            out[i] = delta[i] * (one if z[i] > 0 else zero)
+
+    def kernel(delta, z, out):
+        T = out.dtype.type
+        loop(delta, z, T(1), T(0), out)
+
+    return kernel
+
+
 # --------------------------------------------------------------------------- CPU-only loops
+
+
+def relu():
+    """ReLU.forward, ``maximum(z, 0)``, over flat arrays, each element taken as
+    NumPy's maximum takes it: z if it is larger or NaN, else the +0 (so -0.0
+    gives +0.0). NumPy's maximum took 100 us on LeNet's conv 1 maps (301k
+    floats), four times a copy; this loop 26."""
+
+    @jit
+    def loop(z, zero, h):
+        for i in range(h.size):
+            v = z[i]
+            h[i] = v if v > zero or v != v else zero
+
+    def kernel(z, h):
+        loop(z, h.dtype.type(0), h)
+
+    return kernel
+
+
+
+def scaled_rows():
+    """DataLoader's batch ``divide(x[idx], scale, dtype=out.dtype)``: rows ``idx`` of
+    integer pixels x, each value divided by ``scale`` in out's dtype, as NumPy
+    divides them. The rows are the loader's own permutation of x's: the loop
+    does not check them."""
+
+    @jit
+    def loop(x, idx, scale, out):
+        n, d = out.shape
+        for i in range(n):
+            row = idx[i]
+            for j in range(d):
+                out[i, j] = x[row, j] / scale
+
+    def kernel(x, idx, scale, out):
+        loop(x, idx, out.dtype.type(scale), out)
+
+    return kernel
 
 
 def im2col():
@@ -215,5 +271,6 @@ def max_pool_2x2_backward():
     return kernel
 
 
-LOOPS = {"minifa_adam": adam, "im2col": im2col, "col2im": col2im,
+LOOPS = {"minifa_adam": adam, "minifa_relu_backward": relu_backward, "relu": relu,
+         "scaled_rows": scaled_rows, "im2col": im2col, "col2im": col2im,
          "max_pool_2x2": max_pool_2x2, "max_pool_2x2_backward": max_pool_2x2_backward}

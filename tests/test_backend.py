@@ -169,7 +169,7 @@ def test_batch_loop_copies_nothing_between_host_and_device(strict, rule):
     assert counts[0] == counts[1] == {"count": 0, "to_device": 2, "to_host": 0}
 
 
-def test_numpy_and_strict_backends_run_the_plain_array_code(strict):
+def test_numpy_and_strict_backends_run_the_plain_array_code(strict, numpy_passes):
     for backend in (B.get_backend("numpy"), strict):
         assert backend.elementwise("T x", "T y", "y = x;", "copy") is None
         z = backend.asarray(numpy.ones((2, 3), "float32"))

@@ -238,6 +238,77 @@ def test_numba_max_pool_gives_the_plain_lines_to_the_bit(layout, restore_fused):
         numpy.testing.assert_array_equal(numpy.signbit(a), numpy.signbit(b))
 
 
+@numba_loops
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", ["rows", "channel by channel", "image by image"])
+def test_numba_relu_gives_the_plain_lines_to_the_bit(layout, dtype, restore_fused):
+    rng = numpy.random.default_rng(9)
+    shape = (4, 6) if layout == "rows" else (6, 3, 4, 5)
+    z = rng.standard_normal(shape).astype(dtype)
+    delta = rng.standard_normal(shape).astype(dtype)
+    specials = [numpy.nan, -0.0, 0.0, numpy.inf, -numpy.inf, -1.0, 2.0]
+    z.reshape(-1)[:7] = specials  # NaN stays NaN, -0.0 becomes +0.0, as NumPy's maximum
+    delta.reshape(-1)[:7] = [-1.0, numpy.nan, -numpy.inf, numpy.nan, 3.0, -2.0, numpy.inf]
+    if layout == "channel by channel":  # a conv's maps: (n, c, h, w) over (c, n, h, w) memory
+        z, delta = z.transpose(1, 0, 2, 3), delta.transpose(1, 0, 2, 3)
+    outs = []
+    for on in (True, False):
+        fused(on)
+        relu = minifa.ReLU()
+        with numpy.errstate(invalid="ignore"):  # NaN and inf times a 0 indicator
+            outs.append((relu.forward(z), relu.backward(delta)))
+    fused(True)
+    assert minifa.fast.relu(z) is not None  # the loops ran (no fallback to the NumPy lines)
+    with numpy.errstate(invalid="ignore"):
+        assert minifa.fast.relu_backward(delta, z) is not None
+    for a, b in zip(*outs):
+        assert a.strides == b.strides == z.strides  # the maps keep their layout
+        numpy.testing.assert_array_equal(a, b)
+        numpy.testing.assert_array_equal(numpy.signbit(a), numpy.signbit(b))
+
+
+@numba_loops
+def test_relu_backward_of_a_delta_laid_out_otherwise_runs_the_numpy_line(restore_fused):
+    z = numpy.arange(-60, 60, dtype="float32").reshape(3, 2, 4, 5).transpose(1, 0, 2, 3)
+    delta = numpy.ascontiguousarray(-z)  # same shape, other strides: no common walk
+    assert minifa.fast.relu_backward(delta, z) is None
+    assert minifa.fast.relu_backward(delta[:, :, :, :1], z[:, :, :, :1]) is None
+    relu = minifa.ReLU()
+    relu.forward(z)
+    numpy.testing.assert_array_equal(relu.backward(delta), delta * (z > 0))
+
+
+@numba_loops
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scale", [255, 256.0, 3.7, 1e-3])
+def test_numba_batch_rows_are_the_plain_lines_to_the_bit(scale, dtype, restore_fused):
+    rng = numpy.random.default_rng(10)
+    x = rng.integers(0, 256, (50, 7), dtype=numpy.uint8)
+    x[0] = numpy.arange(7) * 42  # 0 and 252 among them
+    y = rng.integers(0, 3, 50)
+    batches = []
+    for on in (True, False):
+        fused(on)
+        loader = minifa.DataLoader(x, y, batch_size=8, seed=3, scale=scale, dtype=dtype)
+        batches.append(list(loader))
+    fused(True)
+    assert minifa.fast.scaled_rows(x, numpy.arange(3), float(scale), loader.dtype) is not None
+    assert len(batches[0]) == len(batches[1]) == 6
+    for (xa, ya), (xb, yb) in zip(*batches):
+        assert xa.dtype == xb.dtype == numpy.dtype(dtype)
+        numpy.testing.assert_array_equal(xa, xb)
+        numpy.testing.assert_array_equal(ya, yb)
+
+
+def test_batch_rows_of_other_pixels_run_the_numpy_line():
+    x16 = numpy.arange(12, dtype=numpy.uint16).reshape(4, 3)
+    assert minifa.fast.scaled_rows(x16, numpy.arange(2), 255.0, numpy.float32) is None
+    x8 = x16.astype(numpy.uint8)
+    assert minifa.fast.scaled_rows(x8[:, ::2], numpy.arange(2), 255.0, numpy.float32) is None
+    loader = minifa.DataLoader(x16, numpy.zeros(4, int), batch_size=2, scale=255)
+    assert [b.dtype for b, _ in loader] == [numpy.float32] * 2
+
+
 def test_max_pool_of_other_windows_runs_the_numpy_lines(restore_fused):
     x = numpy.arange(2 * 3 * 6 * 6, dtype="float32").reshape(2, 3, 6, 6)
     assert minifa.fast.max_pool(x, 3) is None

@@ -2,6 +2,7 @@
 
 import math
 
+from .. import fast
 from ..backend import backend_of, get_backend
 from ..errors import InputError
 from ..init import check_dtype
@@ -124,7 +125,13 @@ class DataLoader:
             order = self.backend.asarray(self.rng.permutation(n))  # one copy per epoch
         for i in range(start, len(self)):
             idx = order[i * bs:(i + 1) * bs] if self.shuffle else slice(i * bs, (i + 1) * bs)
-            yield self.features(self.x[idx]), self.y[idx]
+            yield self.rows(idx), self.y[idx]
+
+    def rows(self, idx):
+        """Rows ``idx`` of x as the model takes them, ``features(x[idx])``."""
+        fused = None if self.scale is None or not self.shuffle else \
+            fast.scaled_rows(self.x, idx, self.scale, self.dtype)  # the line below, one loop
+        return self.features(self.x[idx]) if fused is None else fused
 
     def features(self, x):
         """A batch as the model takes it: integer pixels divided by ``scale``."""
