@@ -426,10 +426,12 @@ def threads_note():
         import threadpoolctl
     except ImportError:  # a bare GPU machine may lack it; minifa needs it only on NumPy
         return "BLAS: unknown (threadpoolctl is not installed)"
-    # the kernels the BLAS picked for this CPU (OpenBLAS 0.3.31 runs its Haswell ones on
-    # AMD Zen 5; OPENBLAS_CORETYPE=SkylakeX, set before the start, its AVX-512 ones)
+    # the kernels the BLAS runs set the speed of every product (and their last bits);
+    # OpenBLAS picks them by CPU unless $OPENBLAS_CORETYPE names them
+    chosen = os.environ.get("OPENBLAS_CORETYPE")
     blas = [f"{i['internal_api']} {i.get('version') or ''} ({i.get('architecture') or '?'} "
-            f"kernels), {i['num_threads']} threads"
+            f"kernels{', OPENBLAS_CORETYPE=' + chosen if chosen else ''}), "
+            f"{i['num_threads']} threads"
             for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     policy = "minifa.threads (auto unless MINIFA_THREADS is set)" if blas_scope else \
         "the BLAS's own (this minifa does not choose)"

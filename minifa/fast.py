@@ -69,7 +69,9 @@ def relu_backward(delta, z):
         "T delta, T z", "T out", "out = delta * (z > 0 ? (T)1 : (T)0);", "minifa_relu_backward")
     if kernel is None or delta.dtype != z.dtype or z.dtype not in FLOATS:  # the line's casts
         return None
-    out = backend.xp.empty_like(z)  # z's layout
+    if backend.xp is not numpy:
+        return kernel(delta, z)  # CuPy's kernel walks any strides and broadcasts
+    out = numpy.empty_like(z)  # z's layout
     flat = in_memory_order(delta, z, out)
     if flat is None:  # delta laid out otherwise: the plain line
         return None
@@ -80,10 +82,13 @@ def relu_backward(delta, z):
 def scaled_rows(x, idx, scale, dtype):
     """``DataLoader.features(x[idx])``, ``divide(x[idx], scale, dtype=dtype)``, as one
     CPU loop (Numba) for uint8 pixels x (n, d) and a shuffled batch's rows idx,
-    or None where there is none. A batch of 64 of MNIST's 60,000 rows, medians of
-    a loader's batches: 19.5 -> 14.9 us (reading the scattered rows stays)."""
+    or None where there is none. A row index outside x raises IndexError, as
+    NumPy's indexing does (negative ones count from the end). A batch of 64 of
+    MNIST's 60,000 rows, medians of a loader's batches: 19.5 -> 14.9 us (reading
+    the scattered rows stays)."""
     loop = backend_of(x).cpu_loop("scaled_rows")
-    if loop is None or x.dtype != numpy.uint8 or x.ndim != 2 or not x.flags.c_contiguous \
+    if loop is None or type(x) is not numpy.ndarray or type(idx) is not numpy.ndarray \
+            or x.dtype != numpy.uint8 or x.ndim != 2 or not x.flags.c_contiguous \
             or dtype not in FLOATS or idx.dtype != numpy.intp or idx.ndim != 1:
         return None
     out = numpy.empty((idx.shape[0], x.shape[1]), dtype=dtype)
@@ -92,15 +97,19 @@ def scaled_rows(x, idx, scale, dtype):
 
 
 def in_memory_order(*arrays):
-    """The arrays as 1-D views, each element where it lies in memory, if they all
-    have the same shape and strides and fill their memory without gaps (C order,
-    or a transposed view of it, like a conv's channel-by-channel maps); else
-    None. An elementwise loop over these views is the loop over the arrays."""
+    """The NumPy arrays as 1-D views, each element where it lies in memory, if they
+    all have the same shape, dtype and strides and fill their memory without gaps
+    (C order, or a transposed view of it, like a conv's channel-by-channel maps);
+    else None (subclasses such as masked arrays and 0-d arrays included). An
+    elementwise loop over these views is the loop over the arrays."""
     a = arrays[0]
-    shape, strides = a.shape, a.strides
+    shape, dtype, strides = a.shape, a.dtype, a.strides
     for b in arrays:
-        if b.shape != shape or b.strides != strides:
+        if type(b) is not numpy.ndarray or b.shape != shape or b.dtype != dtype \
+                or b.strides != strides:
             return None
+    if a.ndim == 0:  # NumPy's ufuncs give a scalar there
+        return None
     if not a.flags.c_contiguous:
         axes = sorted(range(a.ndim), key=lambda d: -a.strides[d])  # outermost first
         arrays = [b.transpose(axes) for b in arrays]

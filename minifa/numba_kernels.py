@@ -155,14 +155,17 @@ def relu():
 def scaled_rows():
     """DataLoader's batch ``divide(x[idx], scale, dtype=out.dtype)``: rows ``idx`` of
     integer pixels x, each value divided by ``scale`` in out's dtype, as NumPy
-    divides them. The rows are the loader's own permutation of x's: the loop
-    does not check them."""
+    divides them. Each row index is checked against x once (IndexError past
+    either end; a negative one counts from the end, as in NumPy)."""
 
     @jit
     def loop(x, idx, scale, out):
         n, d = out.shape
+        rows = x.shape[0]
         for i in range(n):
             row = idx[i]
+            if row < -rows or row >= rows:
+                raise IndexError("a batch row index lies outside the data")
             for j in range(d):
                 out[i, j] = x[row, j] / scale
 

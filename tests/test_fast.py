@@ -300,6 +300,30 @@ def test_numba_batch_rows_are_the_plain_lines_to_the_bit(scale, dtype, restore_f
         numpy.testing.assert_array_equal(ya, yb)
 
 
+@numba_loops
+def test_batch_rows_outside_the_data_raise_as_numpy_does(restore_fused):
+    x = numpy.arange(48, dtype=numpy.uint8).reshape(16, 3)
+    loader = minifa.DataLoader(x, numpy.zeros(16, int), batch_size=4, scale=255)
+    for on in (True, False):
+        fused(on)
+        for idx in ([16], [-17], [10**12]):
+            with pytest.raises(IndexError):
+                loader.rows(numpy.array(idx))
+        numpy.testing.assert_array_equal(loader.rows(numpy.array([-1, 0])),
+                                         numpy.divide(x[[15, 0]], 255.0, dtype="float32"))
+
+
+@numba_loops
+def test_array_subclasses_and_scalars_run_the_numpy_lines(restore_fused):
+    masked = numpy.ma.masked_array(numpy.array([[-1.0, 2.0]], "float32"), mask=[[True, False]])
+    relu = minifa.ReLU()
+    assert isinstance(relu.forward(masked), numpy.ma.MaskedArray)
+    assert isinstance(relu.backward(masked), numpy.ma.MaskedArray)
+    assert minifa.fast.relu(numpy.array(-1.0, "float32")) is None  # NumPy gives a scalar
+    pixels = numpy.ma.masked_array(numpy.zeros((4, 3), numpy.uint8))
+    assert minifa.fast.scaled_rows(pixels, numpy.arange(2), 255.0, numpy.float32) is None
+
+
 def test_batch_rows_of_other_pixels_run_the_numpy_line():
     x16 = numpy.arange(12, dtype=numpy.uint16).reshape(4, 3)
     assert minifa.fast.scaled_rows(x16, numpy.arange(2), 255.0, numpy.float32) is None
