@@ -15,13 +15,14 @@ fast-math, so that tests/test_fast.py finds the same numbers to the bit.
 The NumPy backend hands them out by name: ``Backend.elementwise`` those that
 mirror a CuPy kernel of the same name (Adam, ReLU's backward),
 ``Backend.cpu_loop`` those with no GPU counterpart (ReLU, a batch's scaled
-rows, im2col, col2im, 2x2 max pooling). The loops are serial and release the GIL, so Numba's own
-threading layer (GNU OpenMP on Linux, which spins beside the BLAS threads and
-aborts a forked child) never starts; a serial loop also ran Adam faster than
-Numba's parallel one here. What keeps a loop fast is indices that are sums of
-loop counters: the compiler then drops the negative-index checks and
-vectorizes. Loops with a stride or window size as a factor in the
-index ran slower than NumPy's strided copies, so other strides stay NumPy.
+rows, im2col, col2im, 2x2 max pooling). The loops are serial and release the
+GIL, so Numba's own threading layer (GNU OpenMP on Linux, which spins beside
+the BLAS threads and aborts a forked child) never starts; a serial loop also
+ran Adam faster than Numba's parallel one here. What keeps a loop fast is
+indices that are sums of loop counters: the compiler then drops the
+negative-index checks and vectorizes. Loops with a stride or window size as a
+factor in the index ran slower than NumPy's strided copies, so other strides
+stay NumPy.
 
 Optional: ``pip install 'minifa[fast]'``. Without Numba, or with the environment
 variable ``MINIFA_NUMBA=0`` (read when a backend first asks for a loop), both
@@ -135,8 +136,8 @@ def relu_backward():
 
 def relu():
     """ReLU.forward, ``maximum(z, 0)``, over flat arrays, each element taken as
-    NumPy's maximum takes it: z if it is larger or NaN, else the +0 (so -0.0
-    gives +0.0). NumPy's maximum took 100 us on LeNet's conv 1 maps (301k
+    NumPy's maximum takes it: z if it is larger than 0 or NaN, else +0 (so
+    -0.0 gives +0.0). NumPy's maximum took 100 us on LeNet's conv 1 maps (301k
     floats), four times a copy; this loop 26."""
 
     @jit
@@ -149,7 +150,6 @@ def relu():
         loop(z, h.dtype.type(0), h)
 
     return kernel
-
 
 
 def scaled_rows():
