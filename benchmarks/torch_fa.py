@@ -66,9 +66,14 @@ class MLP(torch.nn.Module):
         self.dense = torch.nn.ModuleList(Dense(W, b, B, rule) for W, b, B in arrays)
 
     def forward(self, x):
-        last = len(self.dense) - 1
-        for i, layer in enumerate(self.dense):
-            x = layer(x)
-            if i < last:
-                x = torch.relu(x)
-        return x
+        return relu_between(self.dense, x)
+
+
+def relu_between(layers, x):
+    """``layers`` applied to x in order, with ReLU between them (none after the last)."""
+    last = len(layers) - 1
+    for i, layer in enumerate(layers):
+        x = layer(x)
+        if i < last:
+            x = torch.relu(x)
+    return x

@@ -11,7 +11,7 @@ torch.nn.Linear's weight is W.T, torch.nn.Conv2d's is W.
 import numpy
 import torch
 import torch.nn.functional as F
-from torch_fa import MLP
+from torch_fa import MLP, relu_between
 
 
 def dense_layers(model):
@@ -54,13 +54,7 @@ class LeNet(torch.nn.Module):
         x = x.view(x.shape[0], *self.image)
         x = F.max_pool2d(torch.relu(self.conv1(x)), 2)
         x = F.max_pool2d(torch.relu(self.conv2(x)), 2)
-        x = x.flatten(1)
-        last = len(self.fc) - 1
-        for i, layer in enumerate(self.fc):
-            x = layer(x)
-            if i < last:
-                x = torch.relu(x)
-        return x
+        return relu_between(self.fc, x.flatten(1))
 
 
 def lenet(model):
