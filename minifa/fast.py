@@ -1,7 +1,9 @@
 """Fast paths: the fused, folded and sliced forms of equations written plainly elsewhere.
 
 Every function here computes the numbers of one plain equation, named in its
-docstring, and tests/test_fast.py checks that they agree. The layers, losses
+docstring, and tests/test_fast.py checks that they agree: to the bit, but for
+a small convolution's products, which a BLAS and the loops each sum in an
+order of their own (to rounding). The layers, losses
 and optimizers read as their equations and call in here for speed alone:
 
     relu                  ReLU.forward            maximum(z, 0)                one CPU loop (Numba)
@@ -14,7 +16,14 @@ and optimizers read as their equations and call in here for speed alone:
                                                                                Numba); slices on
                                                                                several cores
                                                                                without one
-    conv_weight_grad      Conv2d.grads            delta_mat @ cols.T           its transpose, faster
+    conv_lines,           Conv2d.forward          cols = im2col(x),            CPU loops that read
+    conv_forward                                  W_mat @ cols + b             cols off the padded
+                                                                               input (Numba, stride
+                                                                               1, a small W)
+    conv_weight_grad      Conv2d.grads            delta_mat @ cols.T           the same, or one
+                                                                               loop on cols (a
+                                                                               small W), else its
+                                                                               transpose
     im2col                Conv2d.im2col           kh*kw strided copies         one CPU loop (Numba,
                                                                                stride 1)
     col2im                Conv2d.col2im           kh*kw strided sums           one CPU loop (Numba,
@@ -30,6 +39,7 @@ gives None (no such kernel, no Numba, or the backend's ``fused`` switched off)
 the plain lines run as written; Adam's folded passes run on every backend.
 """
 
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -128,14 +138,135 @@ def softmax_ce_backward(p, y):
     return None if kernel is None else kernel(p, y, k, 1.0 / n)
 
 
-def conv_weight_grad(delta_mat, cols):
-    """``delta_mat @ cols.T``, (c_out, m) @ (m, K) -> (c_out, K), computed as
-    ``(cols @ delta_mat.T).T``, the same product laid out the other way: OpenBLAS
-    runs this long-m layout faster (LeNet on MNIST, 2 cores, medians: conv 1's
-    weight gradient 785 -> 632 us, conv 2's 422 -> 226 us). The sums run in the
-    BLAS's order either way: the same bits on one machine, within float32
-    rounding (2e-5 relative) on another."""
+def conv_lines(conv, x):
+    """Conv2d's input for the loops that need no cols, or None where they do not
+    run (a stride other than 1, a filter bank of more than ``LOOP_MAX_W``
+    entries, no Numba, not a float32/float64 ndarray, an empty batch): x padded
+    and laid out channel by channel, image after image, as ``lines`` (c_in,
+    n*H*W) with (H, W) the padded image's size. Pixel (i, y, x) of channel c
+    sits at t = i*H*W + y*W + x on line c, output pixel (i, r, s) at
+    t = i*H*W + r*W + s, and the input under its kernel offset (p, q) p*W + q
+    further on. So row k = (c, p, q) of cols is line c shifted, and
+    ``line_shifts`` (K, 2) holds (c, p*W + q) for each k:
+
+        cols[k, (i, r, s)] = lines[c_k, t + shift_k]     "implicit im2col"
+
+    The loops compute on every position t < T (one past the last output pixel;
+    the kernel at T - 1 reaches the last padded pixel, n*H*W - 1), and keep
+    the output pixels: T/m = 1.31 times the products for LeNet's conv 1, but no
+    cols (25 times its input) to write and read twice. LeNet's training step on
+    MNIST, 2 cores, the two forms interleaved: 3.96 -> 2.83 ms."""
+    if conv.stride != 1 or conv.W.size > LOOP_MAX_W or x.shape[0] == 0 \
+            or not same_floats(x, conv.W, conv.b) or line_loops(backend_of(x)) is None:
+        return None
+    # (n, c, H, W) -> (c, n, H, W), a copy unless c is 1 -> (c, n*H*W)
+    return numpy.ascontiguousarray(conv.pad(x).transpose(1, 0, 2, 3)).reshape(x.shape[1], -1)
+
+
+LINE_LOOPS = ("conv_lines_forward", "lines_to_maps", "maps_to_lines", "conv_weight_grad")
+
+
+def line_loops(backend):
+    """The loops of LINE_LOOPS from ``backend``, or None unless it has every one."""
+    loops = [backend.cpu_loop(name) for name in LINE_LOOPS]
+    return None if any(loop is None for loop in loops) else loops
+
+
+@functools.lru_cache(maxsize=64)
+def line_shifts(c_in, kh, kw, width):
+    """(K, 2) intp, row k = (c, p, q) of cols as (c, p*width + q): its line and shift."""
+    k = numpy.arange(c_in * kh * kw)
+    c, pq = numpy.divmod(k, kh * kw)
+    p, q = numpy.divmod(pq, kw)
+    shifts = numpy.stack([c, p * width + q], axis=1).astype(numpy.intp)
+    shifts.flags.writeable = False
+    return shifts
+
+
+def lines_geometry(conv):
+    """(H*W, W, T) for conv's lines: the padded image's size and width, and the
+    number of positions the loops compute, one past the last output pixel's."""
+    n, _, h, w = conv.x_shape
+    H, W = h + 2 * conv.padding, w + 2 * conv.padding
+    return H * W, W, (n - 1) * H * W + (conv.oh - 1) * W + conv.ow
+
+
+def lines_input(conv):
+    """x as forward saw it, (n, c_in, h, w): a view of conv's lines."""
+    n, c, h, w = conv.x_shape
+    pad = conv.padding
+    xpad = conv.lines.reshape(c, n, h + 2 * pad, w + 2 * pad)
+    return xpad[:, :, pad:pad + h, pad:pad + w].transpose(1, 0, 2, 3)
+
+
+def conv_forward(conv, lines):
+    """``Conv2d.forward``'s ``z = W_mat @ cols + b[:, None]`` read off ``lines``
+    (conv_lines) in one compiled loop (minifa.numba_kernels.conv_lines_forward),
+    which sums each z[c, j] over k in index order, then the output pixels kept:
+    (c_out, n, oh, ow). Its last bits differ from the BLAS product's (float32
+    rounding, tested)."""
+    forward, to_maps, _, _ = line_loops(backend_of(lines))
+    hw, width, T = lines_geometry(conv)
+    z = numpy.empty((conv.c_out, T), dtype=lines.dtype)  # z at every position t < T
+    W_mat = numpy.ascontiguousarray(conv.W.reshape(conv.c_out, -1))
+    forward(W_mat, conv.b, lines, line_shifts(conv.c_in, conv.kh, conv.kw, width), z)
+    maps = numpy.empty((conv.c_out, conv.x_shape[0], conv.oh, conv.ow), dtype=lines.dtype)
+    to_maps(z, hw, width, maps)
+    return maps
+
+
+def conv_weight_grad(conv, delta_mat):
+    """``Conv2d.grads``' ``dW = delta_mat @ cols.T``, (c_out, m) @ (m, K) -> (c_out,
+    K). Where forward kept the lines (conv_lines), one compiled loop reads cols
+    off them, with delta placed at the output pixels' positions and zero
+    between (if the loops were switched off since, cols is built from the
+    lines, the plain way). Where it kept cols and dW is small (at most
+    ``LOOP_MAX_W`` entries), the same loop reads cols
+    (minifa.numba_kernels.conv_weight_grad): a BLAS is slowest at a tiny result
+    summed over a long m (LeNet on MNIST, medians, 2 cores: conv 1's weight
+    gradient 632 -> 146 us; CIFAR-10's 2121 -> 1003). The loop's sums run in
+    its own order, so the last bits differ from the product's (float32
+    rounding, tested). Otherwise ``(cols @ delta_mat.T).T``, the same product
+    laid out the other way, which OpenBLAS runs faster (conv 1's 785 -> 632 us,
+    conv 2's 422 -> 226) in the BLAS's order either way: the same bits on one
+    machine."""
+    cols = conv.cols
+    if conv.lines is not None:
+        loops = line_loops(backend_of(conv.lines))
+        if loops is None:  # switched off since forward
+            cols = conv.im2col(lines_input(conv))
+        else:
+            _, _, to_lines, loop = loops
+            dtype = conv.lines.dtype
+            hw, width, T = lines_geometry(conv)
+            maps = numpy.ascontiguousarray(delta_mat, dtype=dtype).reshape(
+                conv.c_out, conv.x_shape[0], conv.oh, conv.ow)
+            placed = numpy.empty((conv.c_out, T), dtype=dtype)  # delta at each t < T
+            to_lines(maps, hw, width, placed)
+            dW = numpy.empty((conv.c_out, conv.W[0].size), dtype=dtype)
+            loop(placed, conv.lines, line_shifts(conv.c_in, conv.kh, conv.kw, width), dW)
+            return dW
+    loop = backend_of(cols).cpu_loop("conv_weight_grad") if conv.W.size <= LOOP_MAX_W else None
+    if loop is not None and same_floats(delta_mat, cols) \
+            and delta_mat.shape == (conv.c_out, cols.shape[1]) \
+            and delta_mat.flags.c_contiguous and cols.flags.c_contiguous:
+        dW = numpy.empty((conv.c_out, cols.shape[0]), dtype=cols.dtype)
+        # cols as lines itself: the lines of a 1 x 1 kernel over K channels, row k unshifted
+        loop(delta_mat, cols, line_shifts(cols.shape[0], 1, 1, 0), dW)
+        return dW
     return (cols @ delta_mat.T).T  # (K, m) @ (m, c_out) -> (K, c_out) -> (c_out, K)
+
+
+def same_floats(*arrays):
+    """Whether the arrays are all NumPy ndarrays (no subclass) of one dtype in FLOATS."""
+    dtype = arrays[0].dtype
+    return dtype in FLOATS and all(type(a) is numpy.ndarray and a.dtype == dtype for a in arrays)
+
+
+# Filter-bank entries (c_out * c_in * kh * kw) up to which the loops beat OpenBLAS: LeNet's
+# conv 1 (6 x 25) and CIFAR-10's (6 x 75) gained; LeNet's conv 2 (16 x 150), whose lines
+# hold twice its output pixels, gained nothing from the weight-gradient loop on cols
+LOOP_MAX_W = 1024
 
 
 def im2col(conv, x):

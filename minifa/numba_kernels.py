@@ -10,18 +10,23 @@ element once, 138 against 47 us on a 784-128-64-10 net's 109k. Each loop here
 is the plain NumPy lines it replaces, written element by element (the CuPy
 kernel's operation string is not compiled here: the loop is written out beside
 it): the same operations in the same order, in the arrays' dtype, without
-fast-math, so that tests/test_fast.py finds the same numbers to the bit.
+fast-math, so that tests/test_fast.py finds the same numbers to the bit. The
+exception is a small convolution's products (conv_lines_forward,
+conv_weight_grad), which a BLAS sums in an order of its own: the loops sum in
+theirs, and agree with it to rounding.
 
 The NumPy backend hands them out by name: ``Backend.elementwise`` those that
 mirror a CuPy kernel of the same name (Adam, ReLU's backward),
 ``Backend.cpu_loop`` those with no GPU counterpart (ReLU, a batch's scaled
-rows, im2col, col2im, 2x2 max pooling). The loops are serial and release the
-GIL, so Numba's own threading layer (GNU OpenMP on Linux, which spins beside
-the BLAS threads and aborts a forked child) never starts; a serial loop also
-ran Adam faster than Numba's parallel one here. What keeps a loop fast is
-indices that are sums of loop counters: the compiler then drops the
-negative-index checks and vectorizes. Loops with a stride or window size as a
-factor in the index ran slower than NumPy's strided copies, so other strides
+rows, im2col, col2im, a small convolution's products, 2x2 max pooling). The
+loops are serial and release the GIL, so Numba's own threading layer (GNU
+OpenMP on Linux, which spins beside the BLAS threads and aborts a forked
+child) never starts; a serial loop also ran Adam faster than Numba's parallel
+one here, and splitting the weight-gradient loop over two threads made
+LeNet's step slower (4.52 -> 4.67 ms). What keeps a loop fast is indices that
+are sums of loop counters: the compiler then drops the negative-index checks
+and vectorizes. Copies with a stride or window size as a factor in the index
+ran slower than NumPy's strided copies, so im2col and col2im at other strides
 stay NumPy.
 
 Optional: ``pip install 'minifa[fast]'``. Without Numba, or with the environment
@@ -72,12 +77,20 @@ def jit(f):
     NumPy's error model (a division by zero gives inf instead of a branch that
     keeps the loop from vectorizing), compiled code cached on disk where a cache
     folder can be written."""
+    return jit_with()(f)
+
+
+def jit_with(**options):
+    """``jit`` with Numba's further ``options`` (a loop's fast-math flags)."""
     import numba
 
-    try:
-        return numba.njit(nogil=True, error_model="numpy", cache=True)(f)
-    except RuntimeError:  # "cannot cache function ...: no locator available"
-        return numba.njit(nogil=True, error_model="numpy")(f)
+    def compile_with(f):
+        try:
+            return numba.njit(nogil=True, error_model="numpy", cache=True, **options)(f)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(nogil=True, error_model="numpy", **options)(f)
+
+    return compile_with
 
 
 def version():
@@ -180,7 +193,7 @@ def im2col():
     ``cols[c, p, q, i, r, s] = xpad[c, i, p + r, q + s]``. Every index is a sum of
     loop counters, so the compiler drops the negative-index checks and copies
     whole rows; with a stride factor in the index it does not, and ran slower
-    than NumPy's strided copies (other strides stay NumPy)."""
+    than NumPy's strided copies (at other strides they stay NumPy)."""
 
     @jit
     def loop(xpad, cols):
@@ -214,6 +227,176 @@ def col2im():
                                 dxpad[c, i, p + r, q + s] += dcols[c, p, q, i, r, s]
 
     return loop
+
+
+def conv_lines_forward():
+    """Conv2d.forward's ``z = W_mat @ cols + b`` read off the padded input's lines
+    (fast.conv_lines): row k of cols is ``lines[c_k, t + shift_k]``, so
+
+        z[c, t] = (...((0 + W[c, 0] x_0[t]) + W[c, 1] x_1[t]) ...) + b[c],
+        x_k[t] = lines[c_k, t + shift_k]                       for every t < T
+
+    each product and sum rounded to the dtype in index order (no fused
+    multiply-add, no fast-math): the same bits on every CPU, and the same as
+    NumPy adding the rows of cols one by one (tests/test_fast.py). A stretch of
+    ``CHUNK`` positions of two rows of z stays in L1 cache while four shifted
+    stretches of lines at a time are added in; for an odd c_out the last row's
+    partner is a scratch row."""
+    CHUNK = 1024
+
+    @jit
+    def loop(W, b, lines, shifts, zero, scratch, z):
+        C, K = W.shape
+        T = z.shape[1]
+        for j0 in range(0, T, CHUNK):
+            n = min(CHUNK, T - j0)
+            for c in range(0, C, 2):
+                d = min(c + 1, C - 1)  # the pair's second row (c itself for the last of odd C)
+                za = z[c, j0:j0 + n]
+                zb = z[d, j0:j0 + n] if d != c else scratch[:n]
+                for j in range(n):
+                    za[j] = zero
+                    zb[j] = zero
+                for k in range(0, K - 3, 4):
+                    x0 = lines[shifts[k, 0], j0 + shifts[k, 1]:]
+                    x1 = lines[shifts[k + 1, 0], j0 + shifts[k + 1, 1]:]
+                    x2 = lines[shifts[k + 2, 0], j0 + shifts[k + 2, 1]:]
+                    x3 = lines[shifts[k + 3, 0], j0 + shifts[k + 3, 1]:]
+                    a0, a1, a2, a3 = W[c, k], W[c, k + 1], W[c, k + 2], W[c, k + 3]
+                    b0, b1, b2, b3 = W[d, k], W[d, k + 1], W[d, k + 2], W[d, k + 3]
+                    for j in range(n):
+                        v0, v1, v2, v3 = x0[j], x1[j], x2[j], x3[j]
+                        za[j] = (((za[j] + a0 * v0) + a1 * v1) + a2 * v2) + a3 * v3
+                        zb[j] = (((zb[j] + b0 * v0) + b1 * v1) + b2 * v2) + b3 * v3
+                for k in range(K - K % 4, K):
+                    x, a, bk = lines[shifts[k, 0], j0 + shifts[k, 1]:], W[c, k], W[d, k]
+                    for j in range(n):
+                        za[j] += a * x[j]
+                        zb[j] += bk * x[j]
+                ba, bb = b[c], b[d]
+                for j in range(n):
+                    za[j] += ba
+                    zb[j] += bb
+
+    def kernel(W, b, lines, shifts, z):
+        scratch = numpy.empty(min(z.shape[1], CHUNK), z.dtype)
+        loop(W, b, lines, shifts, z.dtype.type(0), scratch, z)
+
+    return kernel
+
+
+def lines_to_maps():
+    """The output pixels of positions on the lines: ``maps[c, i, r, s] =
+    z[c, i*hw + r*width + s]``, maps (c, n, oh, ow), hw the padded image's
+    size and width its row's (fast.conv_lines)."""
+
+    @jit
+    def loop(z, hw, width, maps):
+        C, n, oh, ow = maps.shape
+        for c in range(C):
+            for i in range(n):
+                for r in range(oh):
+                    row = z[c, i * hw + r * width:]
+                    for s in range(ow):
+                        maps[c, i, r, s] = row[s]
+
+    return loop
+
+
+def maps_to_lines():
+    """The mirror of lines_to_maps: ``z[c, i*hw + r*width + s] = maps[c, i, r, s]``
+    for the output pixels, zero at every other position."""
+
+    @jit
+    def loop(maps, hw, width, zero, z):
+        C, n, oh, ow = maps.shape
+        z[:] = zero
+        for c in range(C):
+            for i in range(n):
+                for r in range(oh):
+                    row = z[c, i * hw + r * width:]
+                    for s in range(ow):
+                        row[s] = maps[c, i, r, s]
+
+    def kernel(maps, hw, width, z):
+        loop(maps, hw, width, z.dtype.type(0), z)
+
+    return kernel
+
+
+def conv_weight_grad():
+    """Conv2d.grads' ``dW = delta_mat @ cols.T``, (c_out, m) @ (m, K) -> (c_out, K),
+    for a small dW and a long m, the shape a BLAS is slowest at (it packs the
+    long operands for blocks of the short sides): LeNet's conv 1 on MNIST, (6,
+    50176) @ (50176, 25), took 632 us in OpenBLAS's product and 146 in this loop
+    (medians, 2 cores). Row k of cols is ``lines[c_k, t + shift_k]``: cols
+    itself with shifts (k, 0), or the padded input's lines (fast.conv_lines),
+    with delta_mat zero at the positions that are no output pixel.
+
+    ``dW[c, k] = sum_t delta_mat[c, t] * lines[c_k, t + shift_k]``, the classic
+    register block of a matrix product: a 4 x 4 block of dW is 16 running sums
+    over one stretch of ``CHUNK`` positions (which stays in L1 cache), each
+    row read once per block, and each stretch's sums added to dW in order.
+    Rows past dW's edge repeat its last row and are not written. The sums over
+    a stretch run in the order the compiler vectorizes them (``reassoc``), with
+    fused multiply-adds (``contract``), so the last bits depend on the CPU, as
+    a BLAS's do on its kernels; no other fast-math: NaN and inf propagate (an
+    inf or NaN input pixel also meets the zeros placed between the output
+    pixels, so dW entries the plain product leaves finite may be NaN)."""
+    CHUNK = 1024
+
+    @jit_with(fastmath={"reassoc", "contract"})
+    def loop(delta, lines, shifts, zero, dW):
+        C, T = delta.shape
+        K = shifts.shape[0]
+        dW[:] = zero
+        for j0 in range(0, T, CHUNK):
+            n = min(CHUNK, T - j0)
+            for k0 in range(0, K, 4):
+                k1, k2, k3 = min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1)
+                x0 = lines[shifts[k0, 0], j0 + shifts[k0, 1]:]
+                x1 = lines[shifts[k1, 0], j0 + shifts[k1, 1]:]
+                x2 = lines[shifts[k2, 0], j0 + shifts[k2, 1]:]
+                x3 = lines[shifts[k3, 0], j0 + shifts[k3, 1]:]
+                for c0 in range(0, C, 4):
+                    d0 = delta[c0, j0:]
+                    d1 = delta[min(c0 + 1, C - 1), j0:]
+                    d2 = delta[min(c0 + 2, C - 1), j0:]
+                    d3 = delta[min(c0 + 3, C - 1), j0:]
+                    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+                    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+                    for j in range(n):
+                        v0, v1, v2, v3 = x0[j], x1[j], x2[j], x3[j]
+                        u = d0[j]
+                        s00 += u * v0
+                        s01 += u * v1
+                        s02 += u * v2
+                        s03 += u * v3
+                        u = d1[j]
+                        s10 += u * v0
+                        s11 += u * v1
+                        s12 += u * v2
+                        s13 += u * v3
+                        u = d2[j]
+                        s20 += u * v0
+                        s21 += u * v1
+                        s22 += u * v2
+                        s23 += u * v3
+                        u = d3[j]
+                        s30 += u * v0
+                        s31 += u * v1
+                        s32 += u * v2
+                        s33 += u * v3
+                    block = ((s00, s01, s02, s03), (s10, s11, s12, s13),
+                             (s20, s21, s22, s23), (s30, s31, s32, s33))
+                    for a in range(min(4, C - c0)):
+                        for b in range(min(4, K - k0)):
+                            dW[c0 + a, k0 + b] += block[a][b]
+
+    def kernel(delta, lines, shifts, dW):
+        loop(delta, lines, shifts, dW.dtype.type(0), dW)
+
+    return kernel
 
 
 def max_pool_2x2():
@@ -276,4 +459,7 @@ def max_pool_2x2_backward():
 
 LOOPS = {"minifa_adam": adam, "minifa_relu_backward": relu_backward, "relu": relu,
          "scaled_rows": scaled_rows, "im2col": im2col, "col2im": col2im,
-         "max_pool_2x2": max_pool_2x2, "max_pool_2x2_backward": max_pool_2x2_backward}
+         "conv_lines_forward": conv_lines_forward, "lines_to_maps": lines_to_maps,
+         "maps_to_lines": maps_to_lines, "conv_weight_grad": conv_weight_grad,
+         "max_pool_2x2": max_pool_2x2,
+         "max_pool_2x2_backward": max_pool_2x2_backward}

@@ -197,7 +197,8 @@ def test_filters_are_glorot_uniform_with_conv_fans():
     assert not layer.b.any()
 
 
-def test_conv_training_on_strict_backend_has_no_sync_and_matches_numpy(strict, rng):
+def test_conv_training_on_strict_backend_has_no_sync_and_matches_numpy(strict, rng,
+                                                                        numpy_passes):
     x = rng.random((16, 64), dtype=numpy.float32)
     y = rng.integers(0, 3, 16)
     weights = []

@@ -77,17 +77,6 @@ def test_sliced_passes_follow_the_callers_floating_point_error_settings(monkeypa
         opt.step()  # silent, as train() asks
 
 
-def test_conv_weight_grad_is_its_plain_line():
-    rng = numpy.random.default_rng(0)
-    for c_out, K, m in [(6, 25, 64 * 28 * 28), (16, 150, 64 * 10 * 10), (3, 7, 11)]:
-        cols = rng.standard_normal((K, m), dtype=numpy.float32)
-        delta_mat = rng.standard_normal((c_out, m), dtype=numpy.float32)
-        # float32 sums of m products in another order: agreement to float32 rounding
-        # (the BLAS decides the order; one machine gave the same bits, another 2e-5)
-        numpy.testing.assert_allclose(minifa.fast.conv_weight_grad(delta_mat, cols),
-                                      delta_mat @ cols.T, rtol=1e-4, atol=1e-3)
-
-
 # --------------------------------------------------------------------------- Numba's loops
 
 numba_loops = pytest.mark.skipif(not numba_kernels.enabled(),
@@ -150,6 +139,137 @@ def test_numba_im2col_and_col2im_give_the_plain_lines_to_the_bit(
     numpy.testing.assert_array_equal(outs[0], outs[1])
     assert cols[0].shape == cols[1].shape
     numpy.testing.assert_array_equal(cols[0], cols[1])
+
+
+@numba_loops
+@pytest.mark.parametrize("c_in, c_out, kernel_size, padding, n, h, w, dtype", [
+    (1, 6, 5, 2, 8, 28, 28, "float32"),  # LeNet's conv 1
+    (2, 5, 3, 1, 3, 9, 7, "float64"),  # odd c_out, K = 18 not a multiple of 4
+    (3, 3, 1, 0, 2, 5, 6, "float32"),  # a 1 x 1 kernel: every position an output pixel
+    (1, 2, (4, 3), 0, 1, 4, 3, "float64"),  # the kernel as large as the image: one pixel
+    (3, 6, 5, 2, 4, 32, 32, "float32"),  # CIFAR-10's conv 1
+])
+def test_conv_lines_compute_the_plain_products(c_in, c_out, kernel_size, padding, n, h, w,
+                                               dtype, restore_fused):
+    rng = numpy.random.default_rng(11)
+    conv = minifa.Conv2d(c_in, c_out, kernel_size, padding=padding, rng=0, dtype=dtype)
+    conv.b[...] = rng.standard_normal(c_out)
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    z, dW, db = [], [], []
+    for on in (True, False):
+        fused(on)
+        z.append(conv.forward(x))
+        assert (conv.lines is not None, conv.cols is None) == (on, on)
+        delta = numpy.random.default_rng(12).standard_normal(z[-1].shape).astype(dtype)
+        conv.grads(delta)
+        dW.append(conv.dW.copy())
+        db.append(conv.db.copy())
+    cols = conv.cols  # from the plain lines
+    W_mat = conv.W.reshape(c_out, -1)
+    # the loop's order: z summed over the rows of cols one by one, then b
+    ordered = numpy.zeros((c_out, cols.shape[1]), dtype=dtype)
+    for k in range(cols.shape[0]):
+        ordered = ordered + W_mat[:, k:k + 1] * cols[k]
+    ordered = ordered + conv.b[:, None]
+    numpy.testing.assert_array_equal(z[0], ordered.reshape(c_out, n, *z[0].shape[2:])
+                                     .transpose(1, 0, 2, 3))
+    rtol = 1e-12 if dtype == "float64" else 1e-4
+    numpy.testing.assert_allclose(z[0], z[1], rtol=rtol, atol=rtol)
+    # sums of n*oh*ow products in another order: agreement to rounding
+    numpy.testing.assert_allclose(dW[0], dW[1], rtol=rtol, atol=rtol * abs(dW[1]).max())
+    numpy.testing.assert_array_equal(db[0], db[1])
+    assert z[0].dtype == dW[0].dtype == numpy.dtype(dtype)
+
+
+@numba_loops
+def test_conv_weight_grad_loop_on_cols_and_the_blas_beyond_it(restore_fused):
+    rng = numpy.random.default_rng(13)
+    strided = minifa.Conv2d(3, 4, 3, stride=2, padding=1, rng=0)  # cols, and a small dW
+    lenet2 = minifa.Conv2d(6, 16, 5, rng=1)  # 2400 filter entries: cols and the BLAS
+    for conv, h in ((strided, 11), (lenet2, 14)):
+        x = rng.standard_normal((5, conv.c_in, h, h)).astype("float32")
+        dW = []
+        for on in (True, False):
+            fused(on)
+            delta = numpy.random.default_rng(14).standard_normal(conv.forward(x).shape)
+            assert conv.lines is None and conv.cols is not None
+            conv.grads(delta.astype("float32"))
+            dW.append(conv.dW.copy())
+        numpy.testing.assert_allclose(dW[0], dW[1], rtol=1e-4, atol=1e-4 * abs(dW[1]).max())
+    delta_mat = rng.standard_normal((4, strided.cols.shape[1])).astype("float32")
+    numpy.testing.assert_allclose(minifa.fast.conv_weight_grad(strided, delta_mat),
+                                  delta_mat @ strided.cols.T, rtol=1e-4, atol=1e-4)
+
+
+@numba_loops
+@pytest.mark.parametrize("c_in, c_out, kernel_size, padding, n, h, w", [
+    (1, 6, 5, 2, 3, 28, 28), (2, 5, (2, 3), 0, 1, 4, 7), (3, 1, 1, 1, 2, 3, 3),
+    (1, 3, (4, 3), 0, 2, 4, 3),
+])
+def test_conv_line_loops_stay_inside_their_arrays(c_in, c_out, kernel_size, padding, n, h, w):
+    # each array the loops read or write is the front of a larger one ending in NaN: a read
+    # past its end would bring NaN into the numbers, a write past it would overwrite the NaN
+    rng = numpy.random.default_rng(15)
+    conv = minifa.Conv2d(c_in, c_out, kernel_size, padding=padding, rng=0, dtype="float64")
+    x = rng.standard_normal((n, c_in, h, w))
+    z = conv.forward(x)
+    forward, to_maps, to_lines, weight_grad = minifa.fast.line_loops(
+        minifa.backend.get_backend("numpy"))
+    hw, width, T = minifa.fast.lines_geometry(conv)
+    shifts = minifa.fast.line_shifts(c_in, conv.kh, conv.kw, width)
+    assert T + shifts[:, 1].max() == conv.lines.shape[1]  # the last pixel, exactly
+
+    def fronted(shape):
+        ends = numpy.full((shape[0], shape[1] + 64), numpy.nan)
+        return ends, ends[:, :shape[1]]
+
+    lines_ends, lines = fronted(conv.lines.shape)
+    lines[...] = conv.lines
+    z_ends, z_lines = fronted((c_out, T))
+    forward(numpy.ascontiguousarray(conv.W.reshape(c_out, -1)), conv.b, lines, shifts, z_lines)
+    maps = numpy.empty((c_out, n) + z.shape[2:])
+    to_maps(z_lines, hw, width, maps)
+    numpy.testing.assert_array_equal(maps.transpose(1, 0, 2, 3), z)
+    delta = rng.standard_normal(maps.shape)
+    placed_ends, placed = fronted((c_out, T))
+    to_lines(delta, hw, width, placed)
+    dW = numpy.empty((c_out, shifts.shape[0]))
+    weight_grad(placed, lines, shifts, dW)
+    assert numpy.isfinite(dW).all() and numpy.isfinite(placed).all()
+    for ends in (lines_ends, z_ends, placed_ends):
+        assert numpy.isnan(ends[:, -64:]).all()
+
+
+@numba_loops
+def test_conv_lines_keep_a_step_whole_when_the_loops_are_switched_off(restore_fused):
+    rng = numpy.random.default_rng(16)
+    conv = minifa.Conv2d(1, 4, 3, padding=1, rng=0)
+    x = rng.standard_normal((3, 1, 6, 6)).astype("float32")
+    delta = rng.standard_normal((3, 4, 6, 6)).astype("float32")
+    dW = []
+    for on in (True, False):
+        fused(True)
+        conv.forward(x)
+        assert conv.lines is not None
+        fused(on)  # switched off between forward and grads: cols rebuilt from the lines
+        conv.grads(delta)
+        dW.append(conv.dW.copy())
+    numpy.testing.assert_allclose(dW[0], dW[1], rtol=1e-5, atol=1e-5)
+    numpy.testing.assert_array_equal(minifa.fast.lines_input(conv), x)
+    fused(True)
+    assert conv.forward(x[:0]).shape == (0, 4, 6, 6) and conv.lines is None  # empty batch
+    conv.grads(delta[:0])
+    assert not conv.dW.any()
+
+
+@numba_loops
+def test_conv_weight_grad_loop_refuses_a_delta_of_another_batch(restore_fused):
+    conv = minifa.Conv2d(2, 3, 3, stride=2, rng=0)  # cols, and the loop on them
+    rng = numpy.random.default_rng(17)
+    conv.forward(rng.standard_normal((4, 2, 9, 9)).astype("float32"))
+    for m in (conv.cols.shape[1] - 16, conv.cols.shape[1] + 16):
+        with pytest.raises(ValueError):  # as the BLAS product raises
+            minifa.fast.conv_weight_grad(conv, numpy.ones((3, m), "float32"))
 
 
 @numba_loops

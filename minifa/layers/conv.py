@@ -40,7 +40,10 @@ class Conv2d(Layer):
     (n, c_out, oh, ow) laid out as (c_out, m), and col2im adds every entry of
     ``dcols`` back onto the input pixel it came from. The same equations with
     one row per pixel, ``rows = cols.T``: ``z = rows @ W_mat.T + b``,
-    ``dW = delta_rows.T @ rows``, ``drows = delta_rows @ W_mat``.
+    ``dW = delta_rows.T @ rows``, ``drows = delta_rows @ W_mat``. On NumPy with
+    Numba, a stride-1 conv with a small filter bank (LeNet's conv 1) reads cols
+    off the padded input in compiled loops instead of building it
+    (fast.conv_lines): ``lines`` is then kept in place of ``cols``.
 
     ``W`` (c_out, c_in, kh, kw) is drawn Glorot-uniform from ``rng`` with
     fan_in = c_in*kh*kw and fan_out = c_out*kh*kw; ``b`` (c_out,) starts at
@@ -48,7 +51,7 @@ class Conv2d(Layer):
     """
 
     param_names = ("W", "b")
-    cache_names = ("cols",)
+    cache_names = ("cols", "lines")
     # for explain(): the lines grads() and feedback() compute, each beside its shapes
     grads_expr = (("cols_{l} = im2col({x}), kept by forward", "{x} -> {cols}"),
                   ("delta_mat_{l} = {d} as (c_out, n*oh*ow)", "{d} -> {delta_mat}"),
@@ -86,17 +89,21 @@ class Conv2d(Layer):
         self.x_shape = x.shape
         self.oh = (h + 2 * self.padding - self.kh) // self.stride + 1
         self.ow = (w + 2 * self.padding - self.kw) // self.stride + 1
-        self.cols = self.im2col(x)  # (n, c_in, h, w) -> (K, m)
-        z = self.W.reshape(self.c_out, -1) @ self.cols  # (c_out, K) @ (K, m) -> (c_out, m)
-        z += self.b[:, None]  # z = W_mat @ cols + b
+        self.lines = fast.conv_lines(self, x)  # where the loops below can run: x, padded
+        if self.lines is not None:  # the lines below as loops that read cols off the lines
+            self.cols, z = None, fast.conv_forward(self, self.lines)
+        else:
+            self.cols = self.im2col(x)  # (n, c_in, h, w) -> (K, m)
+            z = self.W.reshape(self.c_out, -1) @ self.cols  # (c_out, K) @ (K, m) -> (c_out, m)
+            z += self.b[:, None]  # z = W_mat @ cols + b
         # (c_out, m) -> (n, c_out, oh, ow): a view, so the memory stays channel-major
         return z.reshape(self.c_out, n, self.oh, self.ow).transpose(1, 0, 2, 3)
 
     def grads(self, delta):
         delta_mat = self.to_mat(delta)  # (n, c_out, oh, ow) -> (c_out, m)
         # dW is written in place: the optimizer holds it as a view of its flat array.
-        # dW = delta_mat @ cols.T: (c_out, m) @ (m, K) -> (c_out, K), in fast.py's layout
-        self.dW[...] = fast.conv_weight_grad(delta_mat, self.cols).reshape(self.W.shape)
+        # dW = delta_mat @ cols.T: (c_out, m) @ (m, K) -> (c_out, K), as fast.py computes it
+        self.dW[...] = fast.conv_weight_grad(self, delta_mat).reshape(self.W.shape)
         self.xp.sum(delta_mat, axis=1, out=self.db)  # (c_out, m) -> (c_out,)
 
     def bp_feedback(self, delta):
