@@ -365,28 +365,16 @@ def conv_weight_grad():
                     d3 = delta[min(c0 + 3, C - 1), j0:]
                     s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
                     s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
-                    for j in range(n):
+                    for j in range(n):  # row a of the block: delta row a times x0..x3
                         v0, v1, v2, v3 = x0[j], x1[j], x2[j], x3[j]
                         u = d0[j]
-                        s00 += u * v0
-                        s01 += u * v1
-                        s02 += u * v2
-                        s03 += u * v3
+                        s00, s01, s02, s03 = s00 + u * v0, s01 + u * v1, s02 + u * v2, s03 + u * v3
                         u = d1[j]
-                        s10 += u * v0
-                        s11 += u * v1
-                        s12 += u * v2
-                        s13 += u * v3
+                        s10, s11, s12, s13 = s10 + u * v0, s11 + u * v1, s12 + u * v2, s13 + u * v3
                         u = d2[j]
-                        s20 += u * v0
-                        s21 += u * v1
-                        s22 += u * v2
-                        s23 += u * v3
+                        s20, s21, s22, s23 = s20 + u * v0, s21 + u * v1, s22 + u * v2, s23 + u * v3
                         u = d3[j]
-                        s30 += u * v0
-                        s31 += u * v1
-                        s32 += u * v2
-                        s33 += u * v3
+                        s30, s31, s32, s33 = s30 + u * v0, s31 + u * v1, s32 + u * v2, s33 + u * v3
                     block = ((s00, s01, s02, s03), (s10, s11, s12, s13),
                              (s20, s21, s22, s23), (s30, s31, s32, s33))
                     for a in range(min(4, C - c0)):
