@@ -163,7 +163,7 @@ def conv_lines(conv, x):
     return numpy.ascontiguousarray(conv.pad(x).transpose(1, 0, 2, 3)).reshape(x.shape[1], -1)
 
 
-LINE_LOOPS = ("conv_lines_forward", "lines_to_maps", "maps_to_lines", "conv_weight_grad")
+LINE_LOOPS = ("conv_lines_forward", "conv_weight_grad")
 
 
 def line_loops(backend):
@@ -184,11 +184,19 @@ def line_shifts(c_in, kh, kw, width):
 
 
 def lines_geometry(conv):
-    """(H*W, W, T) for conv's lines: the padded image's size and width, and the
-    number of positions the loops compute, one past the last output pixel's."""
+    """(H, W, T) for conv's lines: the padded image's size, and the number of
+    positions the loops compute, one past the last output pixel's."""
     n, _, h, w = conv.x_shape
     H, W = h + 2 * conv.padding, w + 2 * conv.padding
-    return H * W, W, (n - 1) * H * W + (conv.oh - 1) * W + conv.ow
+    return H, W, (n - 1) * H * W + (conv.oh - 1) * W + conv.ow
+
+
+def output_pixels(a, conv):
+    """The output pixels' positions of ``a`` (c_out, n*H*W), one value per position
+    on the lines: each image's first oh rows and ow columns, (c_out, n, oh, ow),
+    a view."""
+    H, W, _ = lines_geometry(conv)
+    return a.reshape(conv.c_out, conv.x_shape[0], H, W)[:, :, :conv.oh, :conv.ow]
 
 
 def lines_input(conv):
@@ -205,14 +213,12 @@ def conv_forward(conv, lines):
     which sums each z[c, j] over k in index order, then the output pixels kept:
     (c_out, n, oh, ow). Its last bits differ from the BLAS product's (float32
     rounding, tested)."""
-    forward, to_maps, _, _ = line_loops(backend_of(lines))
-    hw, width, T = lines_geometry(conv)
-    z = numpy.empty((conv.c_out, T), dtype=lines.dtype)  # z at every position t < T
+    forward, _ = line_loops(backend_of(lines))
+    _, W, T = lines_geometry(conv)
+    z = numpy.empty((conv.c_out, lines.shape[1]), dtype=lines.dtype)  # the loop fills t < T
     W_mat = numpy.ascontiguousarray(conv.W.reshape(conv.c_out, -1))
-    forward(W_mat, conv.b, lines, line_shifts(conv.c_in, conv.kh, conv.kw, width), z)
-    maps = numpy.empty((conv.c_out, conv.x_shape[0], conv.oh, conv.ow), dtype=lines.dtype)
-    to_maps(z, hw, width, maps)
-    return maps
+    forward(W_mat, conv.b, lines, line_shifts(conv.c_in, conv.kh, conv.kw, W), T, z)
+    return numpy.ascontiguousarray(output_pixels(z, conv))  # (c_out, n, oh, ow)
 
 
 def conv_weight_grad(conv, delta_mat):
@@ -236,15 +242,14 @@ def conv_weight_grad(conv, delta_mat):
         if loops is None:  # switched off since forward
             cols = conv.im2col(lines_input(conv))
         else:
-            _, _, to_lines, loop = loops
-            dtype = conv.lines.dtype
-            hw, width, T = lines_geometry(conv)
-            maps = numpy.ascontiguousarray(delta_mat, dtype=dtype).reshape(
+            _, loop = loops
+            _, W, T = lines_geometry(conv)
+            placed = numpy.zeros((conv.c_out, conv.lines.shape[1]), dtype=conv.lines.dtype)
+            # delta at the output pixels' positions, zero between
+            output_pixels(placed, conv)[...] = delta_mat.reshape(
                 conv.c_out, conv.x_shape[0], conv.oh, conv.ow)
-            placed = numpy.empty((conv.c_out, T), dtype=dtype)  # delta at each t < T
-            to_lines(maps, hw, width, placed)
-            dW = numpy.empty((conv.c_out, conv.W[0].size), dtype=dtype)
-            loop(placed, conv.lines, line_shifts(conv.c_in, conv.kh, conv.kw, width), dW)
+            dW = numpy.empty((conv.c_out, conv.W[0].size), dtype=conv.lines.dtype)
+            loop(placed, conv.lines, line_shifts(conv.c_in, conv.kh, conv.kw, W), T, dW)
             return dW
     loop = backend_of(cols).cpu_loop("conv_weight_grad") if conv.W.size <= LOOP_MAX_W else None
     if loop is not None and same_floats(delta_mat, cols) \
@@ -252,7 +257,7 @@ def conv_weight_grad(conv, delta_mat):
             and delta_mat.flags.c_contiguous and cols.flags.c_contiguous:
         dW = numpy.empty((conv.c_out, cols.shape[0]), dtype=cols.dtype)
         # cols as lines itself: the lines of a 1 x 1 kernel over K channels, row k unshifted
-        loop(delta_mat, cols, line_shifts(cols.shape[0], 1, 1, 0), dW)
+        loop(delta_mat, cols, line_shifts(cols.shape[0], 1, 1, 0), cols.shape[1], dW)
         return dW
     return (cols @ delta_mat.T).T  # (K, m) @ (m, c_out) -> (K, c_out) -> (c_out, K)
 

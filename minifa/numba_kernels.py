@@ -245,9 +245,8 @@ def conv_lines_forward():
     CHUNK = 1024
 
     @jit
-    def loop(W, b, lines, shifts, zero, scratch, z):
+    def loop(W, b, lines, shifts, T, zero, scratch, z):
         C, K = W.shape
-        T = z.shape[1]
         for j0 in range(0, T, CHUNK):
             n = min(CHUNK, T - j0)
             for c in range(0, C, 2):
@@ -278,48 +277,8 @@ def conv_lines_forward():
                     za[j] += ba
                     zb[j] += bb
 
-    def kernel(W, b, lines, shifts, z):
-        scratch = numpy.empty(min(z.shape[1], CHUNK), z.dtype)
-        loop(W, b, lines, shifts, z.dtype.type(0), scratch, z)
-
-    return kernel
-
-
-def lines_to_maps():
-    """The output pixels of positions on the lines: ``maps[c, i, r, s] =
-    z[c, i*hw + r*width + s]``, maps (c, n, oh, ow), hw the padded image's
-    size and width its row's (fast.conv_lines)."""
-
-    @jit
-    def loop(z, hw, width, maps):
-        C, n, oh, ow = maps.shape
-        for c in range(C):
-            for i in range(n):
-                for r in range(oh):
-                    row = z[c, i * hw + r * width:]
-                    for s in range(ow):
-                        maps[c, i, r, s] = row[s]
-
-    return loop
-
-
-def maps_to_lines():
-    """The mirror of lines_to_maps: ``z[c, i*hw + r*width + s] = maps[c, i, r, s]``
-    for the output pixels, zero at every other position."""
-
-    @jit
-    def loop(maps, hw, width, zero, z):
-        C, n, oh, ow = maps.shape
-        z[:] = zero
-        for c in range(C):
-            for i in range(n):
-                for r in range(oh):
-                    row = z[c, i * hw + r * width:]
-                    for s in range(ow):
-                        row[s] = maps[c, i, r, s]
-
-    def kernel(maps, hw, width, z):
-        loop(maps, hw, width, z.dtype.type(0), z)
+    def kernel(W, b, lines, shifts, T, z):
+        loop(W, b, lines, shifts, T, z.dtype.type(0), numpy.empty(CHUNK, z.dtype), z)
 
     return kernel
 
@@ -330,10 +289,11 @@ def conv_weight_grad():
     long operands for blocks of the short sides): LeNet's conv 1 on MNIST, (6,
     50176) @ (50176, 25), took 632 us in OpenBLAS's product and 146 in this loop
     (medians, 2 cores). Row k of cols is ``lines[c_k, t + shift_k]``: cols
-    itself with shifts (k, 0), or the padded input's lines (fast.conv_lines),
-    with delta_mat zero at the positions that are no output pixel.
+    itself with shifts (k, 0) and T = m, or the padded input's lines
+    (fast.conv_lines), with delta_mat zero at the positions that are no output
+    pixel.
 
-    ``dW[c, k] = sum_t delta_mat[c, t] * lines[c_k, t + shift_k]``, the classic
+    ``dW[c, k] = sum_{t < T} delta_mat[c, t] * lines[c_k, t + shift_k]``, the classic
     register block of a matrix product: a 4 x 4 block of dW is 16 running sums
     over one stretch of ``CHUNK`` positions (which stays in L1 cache), each
     row read once per block, and each stretch's sums added to dW in order.
@@ -346,8 +306,8 @@ def conv_weight_grad():
     CHUNK = 1024
 
     @jit_with(fastmath={"reassoc", "contract"})
-    def loop(delta, lines, shifts, zero, dW):
-        C, T = delta.shape
+    def loop(delta, lines, shifts, T, zero, dW):
+        C = delta.shape[0]
         K = shifts.shape[0]
         dW[:] = zero
         for j0 in range(0, T, CHUNK):
@@ -381,8 +341,8 @@ def conv_weight_grad():
                         for b in range(min(4, K - k0)):
                             dW[c0 + a, k0 + b] += block[a][b]
 
-    def kernel(delta, lines, shifts, dW):
-        loop(delta, lines, shifts, dW.dtype.type(0), dW)
+    def kernel(delta, lines, shifts, T, dW):
+        loop(delta, lines, shifts, T, dW.dtype.type(0), dW)
 
     return kernel
 
@@ -447,7 +407,6 @@ def max_pool_2x2_backward():
 
 LOOPS = {"minifa_adam": adam, "minifa_relu_backward": relu_backward, "relu": relu,
          "scaled_rows": scaled_rows, "im2col": im2col, "col2im": col2im,
-         "conv_lines_forward": conv_lines_forward, "lines_to_maps": lines_to_maps,
-         "maps_to_lines": maps_to_lines, "conv_weight_grad": conv_weight_grad,
+         "conv_lines_forward": conv_lines_forward, "conv_weight_grad": conv_weight_grad,
          "max_pool_2x2": max_pool_2x2,
          "max_pool_2x2_backward": max_pool_2x2_backward}

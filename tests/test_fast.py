@@ -207,37 +207,36 @@ def test_conv_weight_grad_loop_on_cols_and_the_blas_beyond_it(restore_fused):
     (1, 3, (4, 3), 0, 2, 4, 3),
 ])
 def test_conv_line_loops_stay_inside_their_arrays(c_in, c_out, kernel_size, padding, n, h, w):
-    # each array the loops read or write is the front of a larger one ending in NaN: a read
-    # past its end would bring NaN into the numbers, a write past it would overwrite the NaN
+    # lines and z are the fronts of larger arrays ending in NaN: a read past the end of
+    # lines would bring NaN into z or dW, a write at or past T would overwrite the NaN
     rng = numpy.random.default_rng(15)
     conv = minifa.Conv2d(c_in, c_out, kernel_size, padding=padding, rng=0, dtype="float64")
     x = rng.standard_normal((n, c_in, h, w))
     z = conv.forward(x)
-    forward, to_maps, to_lines, weight_grad = minifa.fast.line_loops(
-        minifa.backend.get_backend("numpy"))
-    hw, width, T = minifa.fast.lines_geometry(conv)
-    shifts = minifa.fast.line_shifts(c_in, conv.kh, conv.kw, width)
-    assert T + shifts[:, 1].max() == conv.lines.shape[1]  # the last pixel, exactly
+    forward, weight_grad = minifa.fast.line_loops(minifa.backend.get_backend("numpy"))
+    _, W, T = minifa.fast.lines_geometry(conv)
+    shifts = minifa.fast.line_shifts(c_in, conv.kh, conv.kw, W)
+    L = conv.lines.shape[1]
+    assert T + shifts[:, 1].max() == L  # the last output pixel's kernel reaches the last pixel
 
-    def fronted(shape):
-        ends = numpy.full((shape[0], shape[1] + 64), numpy.nan)
-        return ends, ends[:, :shape[1]]
+    def fronted(rows):
+        ends = numpy.full((rows, L + 64), numpy.nan)
+        return ends, ends[:, :L]
 
-    lines_ends, lines = fronted(conv.lines.shape)
+    lines_ends, lines = fronted(c_in)
     lines[...] = conv.lines
-    z_ends, z_lines = fronted((c_out, T))
-    forward(numpy.ascontiguousarray(conv.W.reshape(c_out, -1)), conv.b, lines, shifts, z_lines)
-    maps = numpy.empty((c_out, n) + z.shape[2:])
-    to_maps(z_lines, hw, width, maps)
-    numpy.testing.assert_array_equal(maps.transpose(1, 0, 2, 3), z)
-    delta = rng.standard_normal(maps.shape)
-    placed_ends, placed = fronted((c_out, T))
-    to_lines(delta, hw, width, placed)
+    z_ends, z_lines = fronted(c_out)
+    forward(numpy.ascontiguousarray(conv.W.reshape(c_out, -1)), conv.b, lines, shifts, T,
+            z_lines)
+    assert numpy.isfinite(z_lines[:, :T]).all() and numpy.isnan(z_ends[:, T:]).all()
+    numpy.testing.assert_array_equal(
+        minifa.fast.output_pixels(z_lines, conv).transpose(1, 0, 2, 3), z)
+    placed = numpy.zeros((c_out, L))
+    minifa.fast.output_pixels(placed, conv)[...] = rng.standard_normal(z.shape).transpose(
+        1, 0, 2, 3)
     dW = numpy.empty((c_out, shifts.shape[0]))
-    weight_grad(placed, lines, shifts, dW)
-    assert numpy.isfinite(dW).all() and numpy.isfinite(placed).all()
-    for ends in (lines_ends, z_ends, placed_ends):
-        assert numpy.isnan(ends[:, -64:]).all()
+    weight_grad(placed, lines, shifts, T, dW)
+    assert numpy.isfinite(dW).all() and numpy.isnan(lines_ends[:, L:]).all()
 
 
 @numba_loops
