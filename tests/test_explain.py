@@ -97,7 +97,7 @@ def test_lenet_shows_both_conv_layers_pooling_and_flatten(rule):
         in lines
     assert "dh_1 = col2im(dcols_2)    (64,6,14,14) = col2im((150,6400))" in lines
     assert line(lines, "dh_1 = dh_1 to the first maximum").endswith("(64,6,14,14) -> (64,6,28,28)")
-    assert "cols_1 = im2col(x), kept by forward    (64,1,28,28) -> (25,50176)" in lines
+    assert "cols_1 = im2col(x)    (64,1,28,28) -> (25,50176)" in lines
     assert "dW_1 = delta_mat_1 @ cols_1.T    (6,25) = (6,50176) @ (50176,25), as (6,1,5,5)" \
         in lines
     assert lines[-1] == "  (nothing below layer 1: its feedback is never computed)"

@@ -53,7 +53,7 @@ class Conv2d(Layer):
     param_names = ("W", "b")
     cache_names = ("cols", "lines")
     # for explain(): the lines grads() and feedback() compute, each beside its shapes
-    grads_expr = (("cols_{l} = im2col({x}), kept by forward", "{x} -> {cols}"),
+    grads_expr = (("cols_{l} = im2col({x})", "{x} -> {cols}"),
                   ("delta_mat_{l} = {d} as (c_out, n*oh*ow)", "{d} -> {delta_mat}"),
                   ("dW_{l} = delta_mat_{l} @ cols_{l}.T",
                    "{W_mat} = {delta_mat} @ {cols.T}, as {W}"))
