@@ -16,9 +16,10 @@ conv_weight_grad), which a BLAS sums in an order of its own: the loops sum in
 theirs, and agree with it to rounding.
 
 The NumPy backend hands them out by name: ``Backend.elementwise`` those that
-mirror a CuPy kernel of the same name (Adam, ReLU's backward),
-``Backend.cpu_loop`` those with no GPU counterpart (ReLU, a batch's scaled
-rows, im2col, col2im, a small convolution's products, 2x2 max pooling). The
+mirror a CuPy kernel of the same name (Adam, ReLU's backward, softmax
+cross-entropy's backward), ``Backend.cpu_loop`` those with no GPU counterpart
+(ReLU, softmax cross-entropy's lines around NumPy's exp, a batch's scaled rows,
+im2col, col2im, a small convolution's products, 2x2 max pooling). The
 loops are serial and release the GIL, so Numba's own threading layer (GNU
 OpenMP on Linux, which spins beside the BLAS threads and aborts a forked
 child) never starts; a serial loop also ran Adam faster than Numba's parallel
@@ -144,6 +145,29 @@ def relu_backward():
     return kernel
 
 
+def softmax_ce_backward():
+    """``minifa_softmax_ce_backward``: SoftmaxCrossEntropy.backward's lines,
+    ``e = p.copy(); e[rows, y] -= 1; e *= 1 / n``, as one loop over the rows of p
+    (n, k): each element p times 1 / n, less 1 first at the label's column (a
+    negative label counts from the end, as NumPy's indexing does)."""
+
+    @jit
+    def loop(p, y, one, inv_n, e):
+        n, k = p.shape
+        for i in range(n):
+            c = y[i] + k if y[i] < 0 else y[i]
+            for j in range(k):
+                e[i, j] = ((p[i, j] - one) if j == c else p[i, j]) * inv_n
+
+    def kernel(p, y, k, inv_n):
+        T = p.dtype.type
+        e = numpy.empty_like(p)
+        loop(p, y, T(1), T(inv_n), e)
+        return e
+
+    return kernel
+
+
 # --------------------------------------------------------------------------- CPU-only loops
 
 
@@ -163,6 +187,72 @@ def relu():
         loop(z, h.dtype.type(0), h)
 
     return kernel
+
+
+def softmax_shift():
+    """SoftmaxCrossEntropy.forward's ``z - z.max(axis=1, keepdims=True)`` into ``out``
+    (n, k), and each row's label entry of it into ``z_y`` (n,). The maximum is
+    taken as NumPy's: a NaN anywhere in a row makes it NaN. A label outside
+    -k..k-1 raises IndexError (a negative one counts from the end)."""
+
+    @jit
+    def loop(z, y, out, z_y):
+        n, k = z.shape
+        for i in range(n):
+            m = z[i, 0]
+            for j in range(1, k):
+                if z[i, j] > m or z[i, j] != z[i, j]:
+                    m = z[i, j]
+            for j in range(k):
+                out[i, j] = z[i, j] - m
+            if y[i] < -k or y[i] >= k:
+                raise IndexError("a label lies outside the outputs")
+            z_y[i] = out[i, y[i] + k if y[i] < 0 else y[i]]
+
+    return loop
+
+
+def softmax_normalize():
+    """SoftmaxCrossEntropy.forward's ``s = p.sum(axis=1); p /= s[:, None]`` for p
+    (n, k) of at most PAIRWISE_BLOCK columns, each row summed as NumPy sums
+    one: up to 8 values one after the other, more in eight running sums added
+    as ((0+1)+(2+3))+((4+5)+(6+7)), then the values left over the last whole
+    eight, one by one (its pairwise summation, a single block of it)."""
+
+    @jit
+    def loop(p, s):
+        n, k = p.shape
+        for i in range(n):
+            if k < 8:
+                total = p[i, 0]
+                for j in range(1, k):
+                    total += p[i, j]
+            else:
+                r0, r1, r2, r3 = p[i, 0], p[i, 1], p[i, 2], p[i, 3]
+                r4, r5, r6, r7 = p[i, 4], p[i, 5], p[i, 6], p[i, 7]
+                j = 8
+                while j + 8 <= k:
+                    r0 += p[i, j]
+                    r1 += p[i, j + 1]
+                    r2 += p[i, j + 2]
+                    r3 += p[i, j + 3]
+                    r4 += p[i, j + 4]
+                    r5 += p[i, j + 5]
+                    r6 += p[i, j + 6]
+                    r7 += p[i, j + 7]
+                    j += 8
+                total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+                while j < k:
+                    total += p[i, j]
+                    j += 1
+            s[i] = total
+            for j in range(k):
+                p[i, j] /= total
+
+    return loop
+
+
+PAIRWISE_BLOCK = 128  # NumPy sums up to this many values as one block of eight running sums
 
 
 def scaled_rows():
@@ -405,7 +495,9 @@ def max_pool_2x2_backward():
     return kernel
 
 
-LOOPS = {"minifa_adam": adam, "minifa_relu_backward": relu_backward, "relu": relu,
+LOOPS = {"minifa_adam": adam, "minifa_relu_backward": relu_backward,
+         "minifa_softmax_ce_backward": softmax_ce_backward, "relu": relu,
+         "softmax_shift": softmax_shift, "softmax_normalize": softmax_normalize,
          "scaled_rows": scaled_rows, "im2col": im2col, "col2im": col2im,
          "conv_lines_forward": conv_lines_forward, "conv_weight_grad": conv_weight_grad,
          "max_pool_2x2": max_pool_2x2,

@@ -386,6 +386,62 @@ def test_numba_relu_gives_the_plain_lines_to_the_bit(layout, dtype, restore_fuse
         numpy.testing.assert_array_equal(numpy.signbit(a), numpy.signbit(b))
 
 
+def loss_outputs(z, y):
+    """SoftmaxCrossEntropy's L, p and delta for logits z and labels y, as bytes."""
+    loss = minifa.SoftmaxCrossEntropy()
+    with numpy.errstate(invalid="ignore"):  # a row of inf gives NaN, as it should
+        value = loss.forward(z, y)
+        return value.tobytes(), loss.p.tobytes(), loss.backward().tobytes()
+
+
+@numba_loops
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("k", [1, 3, 7, 8, 9, 10, 16, 17, 100, 128])
+def test_numba_softmax_cross_entropy_gives_the_plain_lines_to_the_bit(k, dtype,
+                                                                      restore_fused):
+    rng = numpy.random.default_rng(k)
+    for n, scale in [(1, 1.0), (64, 0.1), (64, 5.0), (130, 50.0)]:
+        z = (rng.standard_normal((n, k)) * scale).astype(dtype)
+        y = rng.integers(-k, k, n)  # negative labels count from the end, as NumPy indexes
+        if n > 2:
+            z[0, k // 2] = numpy.nan  # a NaN row's maximum is NaN
+            z[1] = numpy.inf
+            z[2] = z[2, 0]  # ties
+        outs = []
+        for on in (True, False):
+            fused(on)
+            outs.append(loss_outputs(z, y))
+        fused(True)
+        assert minifa.fast.softmax_cross_entropy(z, y) is not None  # the loops ran
+        assert minifa.fast.softmax_ce_backward(z, y) is not None
+        assert outs[0] == outs[1]
+
+
+@numba_loops
+def test_softmax_cross_entropy_of_other_logits_runs_the_numpy_lines(restore_fused):
+    rng = numpy.random.default_rng(3)
+    z, y = rng.standard_normal((40, 129)), rng.integers(0, 129, 40)
+    wide, columns = z, numpy.asfortranarray(z[:, :10])  # NumPy sums these rows otherwise
+    assert minifa.fast.softmax_cross_entropy(wide, y) is None
+    assert minifa.fast.softmax_cross_entropy(columns, y % 10) is None
+    assert minifa.fast.softmax_cross_entropy(z[:, :10], (y % 10).astype("uint8")) is None
+    assert minifa.fast.softmax_ce_backward(z, y.astype("uint8")) is None
+    for logits, labels in [(wide, y), (columns, y % 10)]:
+        fused(False)
+        plain = loss_outputs(logits, labels)
+        fused(True)
+        assert loss_outputs(logits, labels) == plain
+
+
+@numba_loops
+def test_fused_softmax_cross_entropy_refuses_labels_past_the_outputs(restore_fused):
+    loss = minifa.SoftmaxCrossEntropy()
+    z = numpy.zeros((4, 3), "float32")
+    for y in ([0, 1, 3, 2], [0, -4, 1, 2]):
+        with pytest.raises(minifa.InputError, match="labels must be 0..2"):
+            loss.forward(z, numpy.array(y))
+
+
 @numba_loops
 def test_relu_backward_of_a_delta_laid_out_otherwise_runs_the_numpy_line(restore_fused):
     z = numpy.arange(-60, 60, dtype="float32").reshape(3, 2, 4, 5).transpose(1, 0, 2, 3)
