@@ -134,26 +134,40 @@ def in_memory_order(*arrays):
 
 
 def softmax_cross_entropy(z, y):
-    """``SoftmaxCrossEntropy.forward``'s lines as two CPU loops (Numba) around NumPy's
-    own exp and log, so the same bits: returns ``(L, p)``, or None where there are
-    no loops (or z has more than numba_kernels.PAIRWISE_BLOCK columns, which NumPy
-    sums in blocks). A label outside the outputs raises IndexError, as the plain
-    line's indexing does. On the reference MLP's (64, 10) logits, medians,
-    forward and backward took 16 -> 8 us: the plain lines' time is NumPy's
-    start-up per line, not their arithmetic."""
+    """``SoftmaxCrossEntropy.forward``'s lines for logits z (n, k) and labels y (n,),
+
+        p = softmax(z),   L = mean_n( log sum_k exp(z_nk - m_n) - (z_ny - m_n) ),  m_n = max_k z_nk
+
+    as two CPU loops (Numba) around NumPy's own exp and log, so the same bits:
+    returns ``(L, p)``, or None where the NumPy lines run instead: no loops, z not
+    a C-ordered float32/float64 array of at most numba_kernels.PAIRWISE_BLOCK
+    columns (NumPy sums other rows in another order), labels not native signed
+    integers, or a row whose maximum is NaN (which NaN NumPy's maximum keeps
+    depends on its SIMD code). A label outside the outputs raises IndexError, as
+    the plain line's indexing does; an overflow in ``z - m`` gives inf without
+    NumPy's warning. On the reference MLP's (64, 10) logits, medians, forward
+    and backward took 16 -> 8 us: the plain lines' time is NumPy's start-up per
+    line, not their arithmetic."""
     backend = backend_of(z)
     shift, normalize = backend.cpu_loop("softmax_shift"), backend.cpu_loop("softmax_normalize")
     if shift is None or type(z) is not numpy.ndarray or type(y) is not numpy.ndarray \
-            or z.dtype not in FLOATS or y.dtype.kind != "i" or z.ndim != 2 or y.ndim != 1 \
+            or z.dtype not in FLOATS or not signed_labels(y) or z.ndim != 2 or y.ndim != 1 \
             or z.shape[0] != y.shape[0] or not 0 < z.shape[1] <= PAIRWISE_BLOCK \
-            or not z.flags.c_contiguous:  # NumPy sums the rows of other layouts otherwise
+            or not z.flags.c_contiguous:
         return None
     n = z.shape[0]
     p, z_y, s = numpy.empty_like(z), numpy.empty(n, z.dtype), numpy.empty(n, z.dtype)
-    shift(z, y, p, z_y)  # p = z - z.max(axis=1, keepdims=True); z_y = p[rows, y]
+    if not shift(z, y, p, z_y):  # p = z - z.max(axis=1, keepdims=True); z_y = p[rows, y]
+        return None  # a NaN maximum
     numpy.exp(p, out=p)
     normalize(p, s)  # s = p.sum(axis=1); p /= s[:, None]
     return ((numpy.log(s) - z_y) * (1.0 / n)).sum(), p
+
+
+def signed_labels(y):
+    """Whether labels y are signed integers in the machine's byte order, as the
+    compiled loops take them."""
+    return y.dtype.kind == "i" and y.dtype.isnative
 
 
 def softmax_ce_backward(p, y):
@@ -165,7 +179,7 @@ def softmax_ce_backward(p, y):
         "e = (p - (i % k == y[i / k] ? (T)1 : (T)0)) * inv_n;", "minifa_softmax_ce_backward")
     if kernel is None or p.ndim != 2:
         return None
-    if type(p) is numpy.ndarray and (type(y) is not numpy.ndarray or y.dtype.kind != "i"
+    if type(p) is numpy.ndarray and (type(y) is not numpy.ndarray or not signed_labels(y)
                                      or p.dtype not in FLOATS or y.shape != p.shape[:1]):
         return None
     n, k = p.shape

@@ -27,21 +27,23 @@ class SoftmaxCrossEntropy:
         n = z.shape[0]
         if self.rows is None or self.rows.shape[0] != n or not isinstance(self.rows, type(z)):
             self.rows = xp.arange(n)  # row indices for picking z_n[y_n]; kept between calls
-        self.y = y
         try:
             fused = fast.softmax_cross_entropy(z, y)  # the lines below as CPU loops
-            if fused is not None:
-                value, self.p = fused
-                return value
-            z = z - z.max(axis=1, keepdims=True)  # shift for stability; L is unchanged
-            p = xp.exp(z)
-            s = p.sum(axis=1)  # (n,)
-            p /= s[:, None]  # softmax(z)
-            self.p = p
+        except IndexError:
+            raise labels_past(z) from None
+        if fused is not None:
+            value, self.p = fused
+            self.y = y
+            return value
+        z = z - z.max(axis=1, keepdims=True)  # shift for stability; L is unchanged
+        p = xp.exp(z)
+        s = p.sum(axis=1)  # (n,)
+        p /= s[:, None]  # softmax(z)
+        try:
             z_y = z[self.rows, y]  # (n,)
         except IndexError:
-            raise InputError(f"labels reach past the {z.shape[1]} outputs: labels must be "
-                             f"0..{z.shape[1] - 1}") from None
+            raise labels_past(z) from None
+        self.p, self.y = p, y
         return ((xp.log(s) - z_y) * (1.0 / n)).sum()  # divided first: no overflow in the sum
 
     def backward(self):
@@ -119,6 +121,12 @@ def _targets(y, k, dtype):
     except IndexError:
         raise InputError(f"labels reach past the {k} outputs: labels must be 0..{k - 1}") \
             from None
+
+
+def labels_past(z):
+    """The error for labels that reach past the outputs of logits z (n, k)."""
+    return InputError(f"labels reach past the {z.shape[1]} outputs: labels must be "
+                      f"0..{z.shape[1] - 1}")
 
 
 def check_logits(z, y):

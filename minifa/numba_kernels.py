@@ -161,7 +161,7 @@ def softmax_ce_backward():
 
     def kernel(p, y, k, inv_n):
         T = p.dtype.type
-        e = numpy.empty_like(p)
+        e = numpy.empty(p.shape, dtype=p.dtype)  # C order, as the plain line's p.copy()
         loop(p, y, T(1), T(inv_n), e)
         return e
 
@@ -191,9 +191,10 @@ def relu():
 
 def softmax_shift():
     """SoftmaxCrossEntropy.forward's ``z - z.max(axis=1, keepdims=True)`` into ``out``
-    (n, k), and each row's label entry of it into ``z_y`` (n,). The maximum is
-    taken as NumPy's: a NaN anywhere in a row makes it NaN. A label outside
-    -k..k-1 raises IndexError (a negative one counts from the end)."""
+    (n, k), and each row's label entry of it into ``z_y`` (n,); False, at once,
+    for a row holding a NaN (NumPy's maximum is then a NaN, but which one, sign
+    and payload, depends on its SIMD code: the caller runs NumPy's lines). A
+    label outside -k..k-1 raises IndexError (a negative one counts from the end)."""
 
     @jit
     def loop(z, y, out, z_y):
@@ -203,21 +204,28 @@ def softmax_shift():
             for j in range(1, k):
                 if z[i, j] > m or z[i, j] != z[i, j]:
                     m = z[i, j]
+            if m != m:
+                return False
             for j in range(k):
                 out[i, j] = z[i, j] - m
             if y[i] < -k or y[i] >= k:
                 raise IndexError("a label lies outside the outputs")
             z_y[i] = out[i, y[i] + k if y[i] < 0 else y[i]]
+        return True
 
     return loop
 
 
+PAIRWISE_BLOCK = 128  # NumPy sums up to this many values as one block of eight running sums
+
+
 def softmax_normalize():
     """SoftmaxCrossEntropy.forward's ``s = p.sum(axis=1); p /= s[:, None]`` for p
-    (n, k) of at most PAIRWISE_BLOCK columns, each row summed as NumPy sums
-    one: up to 8 values one after the other, more in eight running sums added
-    as ((0+1)+(2+3))+((4+5)+(6+7)), then the values left over the last whole
-    eight, one by one (its pairwise summation, a single block of it)."""
+    (n, k) of at most PAIRWISE_BLOCK columns (the caller sees to it), each row
+    summed as NumPy sums one: up to 8 values one after the other, more in eight
+    running sums added as ((0+1)+(2+3))+((4+5)+(6+7)), then the values left
+    over the last whole eight, one by one (its pairwise summation, a single
+    block of it)."""
 
     @jit
     def loop(p, s):
@@ -250,9 +258,6 @@ def softmax_normalize():
                 p[i, j] /= total
 
     return loop
-
-
-PAIRWISE_BLOCK = 128  # NumPy sums up to this many values as one block of eight running sums
 
 
 def scaled_rows():

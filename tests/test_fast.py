@@ -387,11 +387,23 @@ def test_numba_relu_gives_the_plain_lines_to_the_bit(layout, dtype, restore_fuse
 
 
 def loss_outputs(z, y):
-    """SoftmaxCrossEntropy's L, p and delta for logits z and labels y, as bytes."""
+    """SoftmaxCrossEntropy's L, p and delta for logits z and labels y: bytes, and
+    delta's strides."""
     loss = minifa.SoftmaxCrossEntropy()
-    with numpy.errstate(invalid="ignore"):  # a row of inf gives NaN, as it should
+    with numpy.errstate(invalid="ignore", over="ignore"):  # inf - inf, as it should
         value = loss.forward(z, y)
-        return value.tobytes(), loss.p.tobytes(), loss.backward().tobytes()
+        delta = loss.backward()
+    return value.tobytes(), loss.p.tobytes(), delta.tobytes(), delta.strides
+
+
+def both_paths(z, y):
+    """loss_outputs with the loops, then with the NumPy lines."""
+    outs = []
+    for on in (True, False):
+        fused(on)
+        outs.append(loss_outputs(z, y))
+    fused(True)
+    return outs
 
 
 @numba_loops
@@ -403,18 +415,33 @@ def test_numba_softmax_cross_entropy_gives_the_plain_lines_to_the_bit(k, dtype,
     for n, scale in [(1, 1.0), (64, 0.1), (64, 5.0), (130, 50.0)]:
         z = (rng.standard_normal((n, k)) * scale).astype(dtype)
         y = rng.integers(-k, k, n)  # negative labels count from the end, as NumPy indexes
-        if n > 2:
-            z[0, k // 2] = numpy.nan  # a NaN row's maximum is NaN
-            z[1] = numpy.inf
-            z[2] = z[2, 0]  # ties
-        outs = []
-        for on in (True, False):
-            fused(on)
-            outs.append(loss_outputs(z, y))
-        fused(True)
-        assert minifa.fast.softmax_cross_entropy(z, y) is not None  # the loops ran
-        assert minifa.fast.softmax_ce_backward(z, y) is not None
-        assert outs[0] == outs[1]
+        if n > 3:
+            z[0] = numpy.inf  # inf - inf: NaN
+            z[1] = z[1, 0]  # ties
+            z[2, 0] = -numpy.inf
+            z[3, -1] = numpy.finfo(dtype).max
+        for labels in (y, y.astype("int8"), y.astype("int32")):
+            assert minifa.fast.softmax_cross_entropy(z, labels) is not None  # the loops ran
+            p = minifa.fast.softmax_cross_entropy(z, labels)[1]
+            assert minifa.fast.softmax_ce_backward(p, labels) is not None
+            fast_path, plain = both_paths(z, labels)
+            assert fast_path == plain
+
+
+@numba_loops
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_logits_holding_a_nan_run_the_numpy_lines(dtype, restore_fused):
+    """Which NaN NumPy's maximum keeps (sign, payload) depends on its SIMD code."""
+    rng = numpy.random.default_rng(5)
+    minus_nan = numpy.copysign(numpy.nan, -1.0).astype(dtype)  # as x86 gives inf - inf
+    payload = numpy.array([0x7FF8000000000123], "int64").view("float64").astype(dtype)[0]
+    y = rng.integers(0, 10, 6)
+    for row in ([minus_nan], [numpy.nan, minus_nan], [payload, numpy.nan], [minus_nan] * 10):
+        z = rng.standard_normal((6, 10)).astype(dtype)
+        z[2, :len(row)] = row
+        assert minifa.fast.softmax_cross_entropy(z, y) is None
+        fast_path, plain = both_paths(z, y)
+        assert fast_path == plain
 
 
 @numba_loops
@@ -422,24 +449,32 @@ def test_softmax_cross_entropy_of_other_logits_runs_the_numpy_lines(restore_fuse
     rng = numpy.random.default_rng(3)
     z, y = rng.standard_normal((40, 129)), rng.integers(0, 129, 40)
     wide, columns = z, numpy.asfortranarray(z[:, :10])  # NumPy sums these rows otherwise
+    narrow = numpy.ascontiguousarray(z[:, :10])
     assert minifa.fast.softmax_cross_entropy(wide, y) is None
     assert minifa.fast.softmax_cross_entropy(columns, y % 10) is None
-    assert minifa.fast.softmax_cross_entropy(z[:, :10], (y % 10).astype("uint8")) is None
-    assert minifa.fast.softmax_ce_backward(z, y.astype("uint8")) is None
+    for labels in ((y % 10).astype("uint8"), (y % 10).astype(">i4")):
+        assert minifa.fast.softmax_cross_entropy(narrow, labels) is None
+        assert minifa.fast.softmax_ce_backward(narrow, labels) is None
+        fast_path, plain = both_paths(narrow, labels)
+        assert fast_path == plain
     for logits, labels in [(wide, y), (columns, y % 10)]:
-        fused(False)
-        plain = loss_outputs(logits, labels)
-        fused(True)
-        assert loss_outputs(logits, labels) == plain
+        fast_path, plain = both_paths(logits, labels)
+        assert fast_path == plain  # delta C-ordered either way, as the plain p.copy()
 
 
-@numba_loops
-def test_fused_softmax_cross_entropy_refuses_labels_past_the_outputs(restore_fused):
+@pytest.mark.parametrize("on", [True, False])
+def test_softmax_cross_entropy_refuses_labels_past_the_outputs(on, restore_fused):
+    fused(on)
     loss = minifa.SoftmaxCrossEntropy()
     z = numpy.zeros((4, 3), "float32")
+    good = numpy.array([0, 1, 2, 2])
+    loss.forward(z, good)
+    p, delta = loss.p, loss.backward()
     for y in ([0, 1, 3, 2], [0, -4, 1, 2]):
         with pytest.raises(minifa.InputError, match="labels must be 0..2"):
             loss.forward(z, numpy.array(y))
+        assert loss.p is p and loss.y is good  # the last forward that went through
+        numpy.testing.assert_array_equal(loss.backward(), delta)
 
 
 @numba_loops
