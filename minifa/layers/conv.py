@@ -104,7 +104,7 @@ class Conv2d(Layer):
         # dW is written in place: the optimizer holds it as a view of its flat array.
         # dW = delta_mat @ cols.T: (c_out, m) @ (m, K) -> (c_out, K), as fast.py computes it
         self.dW[...] = fast.conv_weight_grad(self, delta_mat).reshape(self.W.shape)
-        self.xp.sum(delta_mat, axis=1, out=self.db)  # (c_out, m) -> (c_out,)
+        delta_mat.sum(axis=1, out=self.db)  # (c_out, m) -> (c_out,)
 
     def bp_feedback(self, delta):
         dcols = self.W.reshape(self.c_out, -1).T @ self.to_mat(delta)  # (K, c_out) @ (c_out, m)

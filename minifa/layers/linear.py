@@ -41,7 +41,7 @@ class Linear(Layer):
         # dW = x.T @ delta, written over last step's dW: a new (in, out) array
         # each step would cost more in page faults than the product itself.
         self.xp.matmul(self.x.T, delta, out=self.dW)  # (in, n) @ (n, out) -> (in, out)
-        self.xp.sum(delta, axis=0, out=self.db)  # (n, out) -> (out,)
+        delta.sum(axis=0, out=self.db)  # (n, out) -> (out,)
 
     def bp_feedback(self, delta):
         return delta @ self.W.T  # (n, out) @ (out, in) -> (n, in)
